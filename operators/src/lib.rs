@@ -1,0 +1,14 @@
+//! Pure stream operators for tidewatch: no I/O here.
+//!
+//! * [`event`] and [`validate`]: typed events (SPEC §1) and the line parser that splits input
+//!   into events and dead letters;
+//! * [`dedup`], [`interval_join`], [`tumbling`], [`rolling_stats`], [`zscore`]: one operator per
+//!   file, each a method-free generic function over timely streams or differential collections.
+//!
+//! Time: the timely timestamp is event time in milliseconds (`u64`), rounded down to a grid
+//! (for LOGI-1 the 60 s window grid) so that events of one grid cell travel in one batch; the
+//! exact `ts` always travels in the data.
+#![forbid(missing_docs)]
+
+pub mod event;
+pub mod validate;
