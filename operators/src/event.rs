@@ -23,6 +23,9 @@ pub const MAX_TS: Millis = 1 << 53;
 pub struct FiniteF64(f64);
 
 impl FiniteF64 {
+    /// Zero.
+    pub const ZERO: FiniteF64 = FiniteF64(0.0);
+
     /// Wraps `value` if it is finite; `-0.0` becomes `0.0` so that equal numbers are equal values.
     pub fn new(value: f64) -> Option<Self> {
         if value.is_finite() {

@@ -12,3 +12,10 @@
 
 pub mod event;
 pub mod validate;
+
+pub mod dedup;
+pub mod interval_join;
+pub mod numeric;
+pub mod rolling_stats;
+pub mod tumbling;
+pub mod zscore;

@@ -1,0 +1,145 @@
+//! `dedup`: exact duplicates count once (SPEC §1).
+//!
+//! Records are routed by a caller-supplied hash, so that duplicates meet on one worker, and kept
+//! in a set per timely time. A set is dropped as soon as the input frontier passes its time: a
+//! duplicate can only arrive at the same time as its original (see the assumption below), so
+//! state never outlives the open times.
+//!
+//! Unchecked assumption: equal records carry equal timely times. This holds when the time is a
+//! function of the record (here: its event time rounded down to the window grid).
+//!
+//! # Output
+//! Each distinct record once, at its time, once the input frontier has passed that time.
+
+use rustc_hash::{FxBuildHasher, FxHashSet};
+use std::collections::BTreeMap;
+use std::hash::Hash;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::StreamVec;
+use timely::ExchangeData;
+
+/// Operator name, for logs and timely's logging.
+pub const NAME: &str = "Dedup";
+
+/// Keeps one copy of each distinct record per timely time.
+///
+/// `route` must give equal records equal values (for instance a hash of a field that
+/// duplicates share); records are exchanged by it.
+///
+/// # Examples
+/// ```
+/// use timely::dataflow::operators::{Capture, ToStream};
+/// use timely::dataflow::operators::capture::Extract;
+/// use tidewatch_operators::dedup::dedup;
+///
+/// let captured = timely::example(|scope| {
+///     let stream = vec![3u64, 1, 3, 2, 1].to_stream(scope);
+///     dedup(stream, |x: &u64| *x).capture()
+/// });
+/// let mut seen: Vec<u64> = captured.extract().into_iter().flat_map(|(_, v)| v).collect();
+/// seen.sort();
+/// assert_eq!(seen, vec![1, 2, 3]);
+/// ```
+pub fn dedup<'scope, D, F>(stream: StreamVec<'scope, u64, D>, route: F) -> StreamVec<'scope, u64, D>
+where
+    D: ExchangeData + Hash + Eq,
+    F: Fn(&D) -> u64 + 'static,
+{
+    stream.unary_frontier(
+        Exchange::new(move |record: &D| route(record)),
+        NAME,
+        |_capability, _info| {
+            let mut open: BTreeMap<u64, (Capability<u64>, FxHashSet<D>)> = BTreeMap::new();
+            move |(input, frontier), output| {
+                input.for_each_stamp(|capability, batches| {
+                    let Some(capability) = capability.retain_least(output.output_index()) else {
+                        return;
+                    };
+                    let (_, seen) = open
+                        .entry(*capability.time())
+                        .or_insert_with(|| (capability, FxHashSet::with_hasher(FxBuildHasher)));
+                    for batch in batches {
+                        seen.extend(batch.drain(..));
+                    }
+                });
+                while let Some(entry) = open.first_entry() {
+                    if frontier.less_equal(entry.key()) {
+                        break;
+                    }
+                    let (capability, seen) = entry.remove();
+                    output.session(&capability).give_iterator(seen.into_iter());
+                }
+            }
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::seq::SliceRandom;
+    use rand::{Rng, SeedableRng};
+    use std::collections::BTreeSet;
+    use timely::dataflow::operators::capture::Extract;
+    use timely::dataflow::operators::vec::UnorderedInput;
+    use timely::dataflow::operators::Capture;
+
+    /// Random records at random times, duplicated and shuffled, at 1, 2 and 3 workers and with
+    /// serialization: the output is the set of distinct (time, record) pairs.
+    #[test]
+    fn matches_a_set_at_any_worker_count() {
+        for seed in 0..4u64 {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let mut records: Vec<(u64, u64)> = (0..500)
+                .map(|_| {
+                    let value = rng.random_range(0..50u64);
+                    (value % 7, value) // time is a function of the record
+                })
+                .collect();
+            let expected: BTreeSet<(u64, u64)> = records.iter().copied().collect();
+            records.shuffle(&mut rng);
+            for config in [
+                timely::Config::thread(),
+                timely::Config::process(2),
+                timely::Config {
+                    communication: timely::CommunicationConfig::ProcessBinary(3),
+                    worker: timely::WorkerConfig::default(),
+                },
+            ] {
+                let got = run(config, records.clone());
+                assert_eq!(got, expected, "seed {seed}");
+            }
+        }
+    }
+
+    fn run(config: timely::Config, records: Vec<(u64, u64)>) -> BTreeSet<(u64, u64)> {
+        let (send, recv) = std::sync::mpsc::channel();
+        let send = std::sync::Arc::new(std::sync::Mutex::new(send));
+        timely::execute(config, move |worker| {
+            let send = send.lock().map(|s| s.clone()).expect("lock");
+            let index = worker.index();
+            let peers = worker.peers();
+            let ((mut handle, capability), ()) = worker.dataflow::<u64, _, _>(|scope| {
+                let (input, stream) = scope.new_unordered_input::<u64>();
+                dedup(stream, |x: &u64| *x).capture_into(send);
+                (input, ())
+            });
+            for (i, (time, value)) in records.iter().enumerate() {
+                if i % peers == index {
+                    handle
+                        .activate()
+                        .session(&capability.delayed(time))
+                        .give(*value);
+                }
+            }
+            drop(capability);
+        })
+        .expect("timely");
+        recv.extract()
+            .into_iter()
+            .flat_map(|(t, v)| v.into_iter().map(move |x| (t, x)))
+            .collect()
+    }
+}

@@ -1,0 +1,316 @@
+//! `interval_join`: joins each right record with every left record of the same key whose event
+//! time lies at most `upper_ms` before it (`left.ts <= right.ts <= left.ts + upper_ms`).
+//!
+//! LOGI-1 uses it for delivery durations: left = orders, right = `delivered` deliveries, keyed by
+//! `order_id`, `upper_ms` = 7 days.
+//!
+//! # Circuit
+//! ```text
+//! left  (K, ts, L) --exchange(K)--\
+//!                                  +--> IntervalJoin --> O at the right record's time
+//! right (K, ts, R) --exchange(K)--/
+//! ```
+//!
+//! Both inputs are stashed by timely time and processed in time order once both frontiers have
+//! passed a time: first the lefts of that time enter the state, then its rights look up the
+//! state. A left record leaves the state once the right frontier has passed `left.ts + upper_ms`
+//! (no right record that could match it can still arrive), so state is bounded by the records of
+//! the last `upper_ms` of event time. Expired records are simply dropped: the output is a stream
+//! of final matches, never retracted.
+//!
+//! Unchecked assumption: every record's timely time is a monotone non-decreasing function of its
+//! event time, the same function on both inputs, and never exceeds the event time (the event
+//! time itself, or the event time rounded down to a grid).
+//!
+//! # Output
+//! `result(key, (left.ts, &left), (right.ts, &right))` for each matching pair, at the right
+//! record's timely time, once that time is complete on both inputs.
+
+use rustc_hash::{FxHashMap, FxHasher};
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::StreamVec;
+use timely::ExchangeData;
+
+use crate::event::Millis;
+
+/// Operator name, for logs and timely's logging.
+pub const NAME: &str = "IntervalJoin";
+
+/// A stable (process-independent) hash, used to route records by key.
+pub fn route_hash<K: Hash + ?Sized>(key: &K) -> u64 {
+    let mut hasher = FxHasher::default();
+    key.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Records of both inputs waiting for their time to complete.
+struct Pending<K, L, R> {
+    capability: Capability<u64>,
+    lefts: Vec<(K, Millis, L)>,
+    rights: Vec<(K, Millis, R)>,
+}
+
+/// Joins `right` records to the `left` records of the same key at most `upper_ms` earlier.
+///
+/// # Arguments
+/// * `left`, `right`: `(key, event time, payload)` records.
+/// * `upper_ms`: largest accepted `right.ts - left.ts`; pairs with `right.ts < left.ts` never match.
+/// * `result`: builds an output record from the key and the two sides.
+///
+/// # Examples
+/// ```
+/// use timely::dataflow::operators::{Capture, ToStream};
+/// use timely::dataflow::operators::capture::Extract;
+/// use tidewatch_operators::interval_join::interval_join;
+///
+/// let captured = timely::example(|scope| {
+///     let orders = vec![("o-1".to_string(), 1_000u64, "wh-1".to_string())].to_stream(scope);
+///     let delivered = vec![
+///         ("o-1".to_string(), 4_000u64, ()),  // 3 s after the order: joins
+///         ("o-1".to_string(), 20_000u64, ()), // more than 10 s after: does not
+///     ].to_stream(scope);
+///     interval_join(orders, delivered, 10_000, |_id, (order_ts, wh), (delivery_ts, _)| {
+///         (wh.to_string(), delivery_ts - order_ts)
+///     })
+///     .capture()
+/// });
+/// let pairs: Vec<_> = captured.extract().into_iter().flat_map(|(_, v)| v).collect();
+/// assert_eq!(pairs, vec![("wh-1".to_string(), 3_000)]);
+/// ```
+pub fn interval_join<'scope, K, L, R, O, F>(
+    left: StreamVec<'scope, u64, (K, Millis, L)>,
+    right: StreamVec<'scope, u64, (K, Millis, R)>,
+    upper_ms: Millis,
+    mut result: F,
+) -> StreamVec<'scope, u64, O>
+where
+    K: ExchangeData + Clone + Hash + Eq,
+    L: ExchangeData,
+    R: ExchangeData,
+    O: 'static,
+    F: FnMut(&K, (Millis, &L), (Millis, &R)) -> O + 'static,
+{
+    let left_pact = Exchange::new(|(key, _, _): &(K, Millis, L)| route_hash(key));
+    let right_pact = Exchange::new(|(key, _, _): &(K, Millis, R)| route_hash(key));
+    left.binary_frontier(right, left_pact, right_pact, NAME, |_capability, _info| {
+        let mut pending: BTreeMap<u64, Pending<K, L, R>> = BTreeMap::new();
+        let mut state: FxHashMap<K, Vec<(Millis, L)>> = FxHashMap::default();
+        // Keys to revisit, by the event time after which one of their lefts may be dropped.
+        let mut expiry: BTreeMap<Millis, Vec<K>> = BTreeMap::new();
+        move |(left_input, left_frontier), (right_input, right_frontier), output| {
+            left_input.for_each_stamp(|capability, batches| {
+                let Some(capability) = capability.retain_least(output.output_index()) else {
+                    return;
+                };
+                let slot = pending
+                    .entry(*capability.time())
+                    .or_insert_with(|| Pending {
+                        capability,
+                        lefts: Vec::new(),
+                        rights: Vec::new(),
+                    });
+                for batch in batches {
+                    slot.lefts.append(batch);
+                }
+            });
+            right_input.for_each_stamp(|capability, batches| {
+                let Some(capability) = capability.retain_least(output.output_index()) else {
+                    return;
+                };
+                let slot = pending
+                    .entry(*capability.time())
+                    .or_insert_with(|| Pending {
+                        capability,
+                        lefts: Vec::new(),
+                        rights: Vec::new(),
+                    });
+                for batch in batches {
+                    slot.rights.append(batch);
+                }
+            });
+
+            // Process complete times in order: lefts enter the state before rights look it up.
+            while let Some(entry) = pending.first_entry() {
+                let time = *entry.key();
+                if left_frontier.less_equal(&time) || right_frontier.less_equal(&time) {
+                    break;
+                }
+                let Pending {
+                    capability,
+                    lefts,
+                    rights,
+                } = entry.remove();
+                for (key, ts, payload) in lefts {
+                    expiry
+                        .entry(ts.saturating_add(upper_ms))
+                        .or_default()
+                        .push(key.clone());
+                    state.entry(key).or_default().push((ts, payload));
+                }
+                if rights.is_empty() {
+                    continue;
+                }
+                let mut session = output.session(&capability);
+                for (key, right_ts, payload) in rights {
+                    if let Some(candidates) = state.get(&key) {
+                        for (left_ts, left_payload) in candidates {
+                            if *left_ts <= right_ts && right_ts - *left_ts <= upper_ms {
+                                session.give(result(
+                                    &key,
+                                    (*left_ts, left_payload),
+                                    (right_ts, &payload),
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+
+            // Drop lefts that no future right can match: the right frontier is past ts + upper.
+            let horizon = right_frontier.frontier().first().copied();
+            while let Some(entry) = expiry.first_entry() {
+                let expires_at = *entry.key();
+                if horizon.is_some_and(|frontier| frontier <= expires_at) {
+                    break;
+                }
+                for key in entry.remove() {
+                    if let Some(candidates) = state.get_mut(&key) {
+                        candidates.retain(|(ts, _)| {
+                            horizon.is_some_and(|frontier| frontier <= ts.saturating_add(upper_ms))
+                        });
+                        if candidates.is_empty() {
+                            state.remove(&key);
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use std::collections::BTreeMap;
+    use timely::dataflow::operators::capture::Extract;
+    use timely::dataflow::operators::vec::UnorderedInput;
+    use timely::dataflow::operators::Capture;
+
+    type Record = (u64, Millis, u32);
+
+    /// Nested-loop reference: every (left, right) pair of a key with `0 <= r.ts - l.ts <= upper`.
+    fn reference(
+        lefts: &[Record],
+        rights: &[Record],
+        upper: Millis,
+    ) -> BTreeMap<(u32, u32, Millis), isize> {
+        let mut out = BTreeMap::new();
+        for (lk, lts, lp) in lefts {
+            for (rk, rts, rp) in rights {
+                if lk == rk && lts <= rts && rts - lts <= upper {
+                    *out.entry((*lp, *rp, rts - lts)).or_insert(0) += 1;
+                }
+            }
+        }
+        out
+    }
+
+    fn run(
+        config: timely::Config,
+        lefts: Vec<Record>,
+        rights: Vec<Record>,
+        upper: Millis,
+        grid: u64,
+    ) -> BTreeMap<(u32, u32, Millis), isize> {
+        let (send, recv) = std::sync::mpsc::channel();
+        let send = std::sync::Arc::new(std::sync::Mutex::new(send));
+        timely::execute(config, move |worker| {
+            let send = send.lock().map(|s| s.clone()).expect("lock");
+            let (index, peers) = (worker.index(), worker.peers());
+            let ((mut left_in, left_cap), (mut right_in, right_cap)) = worker
+                .dataflow::<u64, _, _>(|scope| {
+                    let (left_handle, left) = scope.new_unordered_input::<Record>();
+                    let (right_handle, right) = scope.new_unordered_input::<Record>();
+                    interval_join(left, right, upper, |_k, (lts, lp), (rts, rp)| {
+                        (*lp, *rp, rts - lts)
+                    })
+                    .capture_into(send);
+                    (left_handle, right_handle)
+                });
+            for (i, record) in lefts.iter().enumerate().filter(|(i, _)| i % peers == index) {
+                let _ = i;
+                left_in
+                    .activate()
+                    .session(&left_cap.delayed(&(record.1 - record.1 % grid)))
+                    .give(*record);
+            }
+            for (i, record) in rights
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| i % peers == index)
+            {
+                let _ = i;
+                right_in
+                    .activate()
+                    .session(&right_cap.delayed(&(record.1 - record.1 % grid)))
+                    .give(*record);
+            }
+        })
+        .expect("timely");
+        let mut out = BTreeMap::new();
+        for (_, batch) in recv.extract() {
+            for pair in batch {
+                *out.entry(pair).or_insert(0) += 1;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn matches_nested_loop_reference() {
+        for seed in 0..6u64 {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let upper = 1_000;
+            let lefts: Vec<Record> = (0..300)
+                .map(|i| (rng.random_range(0..40), rng.random_range(0..5_000), i))
+                .collect();
+            let mut rights: Vec<Record> = (0..300)
+                .map(|i| {
+                    (
+                        rng.random_range(0..40),
+                        rng.random_range(0..6_000),
+                        1_000 + i,
+                    )
+                })
+                .collect();
+            // Boundary cases: exactly `upper` after (joins) and one past (does not).
+            rights.push((lefts[0].0, lefts[0].1 + upper, 9_000));
+            rights.push((lefts[1].0, lefts[1].1 + upper + 1, 9_001));
+            rights.push((lefts[2].0, lefts[2].1, 9_002));
+            let expected = reference(&lefts, &rights, upper);
+            assert!(expected.len() > 50, "the test needs matches");
+            for (config, grid) in [
+                (timely::Config::thread(), 1),
+                (timely::Config::process(2), 100),
+                (
+                    timely::Config {
+                        communication: timely::CommunicationConfig::ProcessBinary(3),
+                        worker: timely::WorkerConfig::default(),
+                    },
+                    7,
+                ),
+            ] {
+                assert_eq!(
+                    run(config, lefts.clone(), rights.clone(), upper, grid),
+                    expected,
+                    "seed {seed} grid {grid}"
+                );
+            }
+        }
+    }
+}
