@@ -1,1 +1,9 @@
-//! tmp
+//! tidewatch: the runner behind the `tidewatch` binary.
+//!
+//! [`runner::run`] wires a source (JSON Lines file or stdin, or the built-in generator) to the
+//! LOGI-1 dataflow and its sinks on timely workers; [`runner::run_file`] is file mode.
+#![forbid(missing_docs)]
+
+pub mod feed;
+pub mod runner;
+pub mod terminal;

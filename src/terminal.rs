@@ -1,0 +1,91 @@
+//! Human-readable lines for the terminal.
+
+use tidewatch_dataflows::logi1::AlertRow;
+use tidewatch_operators::event::Millis;
+
+/// `YYYY-MM-DD HH:MM:SS` (UTC) for a time in milliseconds since the epoch.
+///
+/// # Examples
+/// ```
+/// assert_eq!(tidewatch::terminal::utc(1_764_288_000_000), "2025-11-28 00:00:00");
+/// ```
+pub fn utc(ms: Millis) -> String {
+    let seconds = ms / 1000;
+    let (days, of_day) = (seconds / 86_400, seconds % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        of_day / 3600,
+        of_day % 3600 / 60,
+        of_day % 60
+    )
+}
+
+/// A duration in milliseconds as `1h23m`, `4m05s` or `12.3s`.
+pub fn duration(ms: f64) -> String {
+    let seconds = ms / 1000.0;
+    if seconds >= 3600.0 {
+        format!(
+            "{}h{:02}m",
+            (seconds / 3600.0) as u64,
+            ((seconds % 3600.0) / 60.0) as u64
+        )
+    } else if seconds >= 60.0 {
+        format!(
+            "{}m{:02}s",
+            (seconds / 60.0) as u64,
+            (seconds % 60.0) as u64
+        )
+    } else {
+        format!("{seconds:.1}s")
+    }
+}
+
+/// The alert as one readable line.
+///
+/// # Examples
+/// ```
+/// use tidewatch::terminal::alert_line;
+/// use tidewatch_dataflows::logi1::AlertRow;
+/// use tidewatch_operators::event::FiniteF64;
+/// let f = |x| FiniteF64::new(x).unwrap();
+/// let row = AlertRow { rule: "delivery_duration_z".into(), warehouse: "wh-03".into(),
+///     window_start: 1_764_288_000_000, value: f(9_100_000.0), mu: f(7_150_000.0),
+///     sigma: f(410_000.0), z: f(4.75), n: 30 };
+/// let line = alert_line(&row, 1);
+/// assert!(line.contains("delivery_duration_z") && line.contains("wh-03") && line.contains("z=+4.75"));
+/// ```
+pub fn alert_line(row: &AlertRow, diff: isize) -> String {
+    let verb = if diff > 0 { "ALERT " } else { "CLEARED" };
+    format!(
+        "{verb} {rule}  warehouse={warehouse}  window={start}..{end} UTC  mean delivery {value} vs {mu} ± {sigma} over {n} windows  z={z:+.2}",
+        rule = row.rule,
+        warehouse = row.warehouse,
+        start = utc(row.window_start),
+        end = &utc(row.window_start + 60_000)[11..16],
+        value = duration(row.value.get()),
+        mu = duration(row.mu.get()),
+        sigma = duration(row.sigma.get()),
+        n = row.n,
+        z = row.z.get(),
+    )
+}
+
+/// Prints the alert line on stdout.
+pub fn print_alert(row: &AlertRow, diff: isize) {
+    println!("{}", alert_line(row, diff));
+}
