@@ -35,7 +35,7 @@ use crate::terminal;
 pub const BATCH_LINES: usize = 4096;
 
 /// How far (event time) a worker's source may run ahead of the dataflow's output frontier.
-pub const MAX_LAG_MS: Millis = 10 * 60_000;
+pub const MAX_LAG_MS: Millis = 30 * 60_000;
 
 /// What to run on.
 #[derive(Clone, Debug)]

@@ -12,7 +12,7 @@ use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// Size of the blocks a file is split into.
-pub const BLOCK_BYTES: u64 = 4 << 20;
+pub const BLOCK_BYTES: u64 = 1 << 20;
 
 /// Where input lines come from.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -26,8 +26,13 @@
 
 use differential_dataflow::{AsCollection, VecCollection};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::hash::Hash;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::{Filter, Map};
+use timely::dataflow::operators::Capability;
+use timely::dataflow::StreamVec;
 
 use crate::event::{FiniteF64, Millis};
 use crate::numeric::mean_and_std_dev;
@@ -101,20 +106,28 @@ where
         "rolling statistics need a positive step, got {step_ms}"
     );
     let steps = range_ms / step_ms;
+    // A history record is due when its target's window opens (`target_t`): every record of a
+    // key then arrives at (at most) three times — history, target, retirement — instead of
+    // one reduce evaluation per history point.
     let entries = points
         .inner
         .flat_map(move |(((key, t), value), time, diff)| {
-            let target = ((key.clone(), t), Entry::Target(value));
-            let history = (1..=steps)
-                .map(move |i| ((key.clone(), t + i * step_ms), Entry::History(t, value)));
+            let target = (((key.clone(), t), Entry::Target(value)), time);
+            let history = (1..=steps).map(move |i| {
+                let target_t = t + i * step_ms;
+                (
+                    ((key.clone(), target_t), Entry::History(t, value)),
+                    time.max(target_t),
+                )
+            });
             std::iter::once(target)
                 .chain(history)
-                .flat_map(move |record| {
+                .flat_map(move |(record, due)| {
                     let retire = (record.0).1 + retire_after_ms;
-                    [(record.clone(), time, diff), (record, retire, -diff)]
+                    [(record.clone(), due, diff), (record, retire, -diff)]
                 })
-        })
-        .as_collection();
+        });
+    let entries = release_when_due(entries).as_collection();
     entries
         .reduce_named(NAME, |_key, entries, output| {
             let mut target = None;
@@ -141,4 +154,39 @@ where
         .inner
         .filter(move |(((_, t), _), time, _)| *time < *t + retire_after_ms)
         .as_collection()
+}
+
+/// Holds updates whose time is later than their batch's timely time until the frontier reaches
+/// that time, so that downstream arrangements do not keep re-sorting future updates.
+fn release_when_due<'scope, D: Clone + 'static>(
+    updates: StreamVec<'scope, u64, (D, u64, isize)>,
+) -> StreamVec<'scope, u64, (D, u64, isize)> {
+    updates.unary_frontier(Pipeline, "ReleaseWhenDue", |_capability, _info| {
+        let mut waiting: BTreeMap<u64, (Capability<u64>, Vec<(D, u64, isize)>)> = BTreeMap::new();
+        move |(input, frontier), output| {
+            input.for_each_stamp(|capability, batches| {
+                for batch in batches {
+                    for update in batch.drain(..) {
+                        let due = update.1;
+                        waiting
+                            .entry(due)
+                            .or_insert_with(|| {
+                                (capability.delayed(&due, output.output_index()), Vec::new())
+                            })
+                            .1
+                            .push(update);
+                    }
+                }
+            });
+            while let Some(entry) = waiting.first_entry() {
+                if frontier.less_than(entry.key()) {
+                    break;
+                }
+                let (capability, updates) = entry.remove();
+                output
+                    .session(&capability)
+                    .give_iterator(updates.into_iter());
+            }
+        }
+    })
 }
