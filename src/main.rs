@@ -159,6 +159,11 @@ fn main() -> ExitCode {
     }
 }
 
+/// Simulated history the demo replays before it follows the wall clock.
+const DEMO_HISTORY_MS: u64 = 8 * 3_600_000;
+/// The demo prints alerts of windows at most this old when it starts.
+const DEMO_PRINT_BACK_MS: u64 = 5 * 60_000;
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -251,17 +256,27 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             } else {
                 Pacing::RealTime
             };
-            // Real time starts with three hours of simulated history (replayed at full speed),
-            // so that the z-score rule has its 30 minutes of history and deliveries their
-            // orders; the first incident began 45 s before the present, so alerts fire at once.
-            let start_ms = match pacing {
-                Pacing::RealTime => now_ms() - now_ms() % 1000 - 3 * 3_600_000 - 45_000,
-                _ => generator::DEFAULT_START_MS,
-            };
-            let mut config = GeneratorConfig::starting_at(start_ms);
+            let mut config = GeneratorConfig::default();
             config.seed = g.seed;
             config.warehouses = g.warehouses as usize;
-            let config = config.with_default_incidents();
+            let config = match pacing {
+                // Real time starts with eight hours of simulated history, replayed at full
+                // speed, so that deliveries have their orders and the z-score rule its history.
+                // The first incident (slow deliveries at wh-01) began 75 s before the present,
+                // so the first alert prints within about a minute; then one every 90 minutes.
+                Pacing::RealTime => {
+                    let now = now_ms() - now_ms() % 1000;
+                    config.start_ms = now - DEMO_HISTORY_MS;
+                    config.incidents = generator::default_incidents(
+                        now - 75_000 - 3 * 3_600_000,
+                        config.warehouses,
+                        7 * 24 * 3_600_000,
+                    );
+                    config
+                }
+                _ => config.with_default_incidents(),
+            };
+            let start_ms = config.start_ms;
             config.validate().context("invalid generator settings")?;
             let spec = GeneratorSpec {
                 stop_at_ms: g.minutes.map(|m| start_ms + m * 60_000),
@@ -276,9 +291,12 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     if demo && !args.quiet {
         println!(
-            "tidewatch: simulating {} warehouses with {} worker(s): 3 h of history replayed, then real time. \
-             Alerts print below; Ctrl-C stops.",
-            args.generator.warehouses, workers
+            "tidewatch: simulating {} warehouses on {} worker(s): {} h of history replayed at full speed, \
+             then real time. Alerts of the last {} minutes and new ones print below; Ctrl-C stops.",
+            args.generator.warehouses,
+            workers,
+            DEMO_HISTORY_MS / 3_600_000,
+            DEMO_PRINT_BACK_MS / 60_000
         );
     }
     let options = RunOptions {
@@ -286,9 +304,14 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         out_dir: args.out.clone(),
         disorder_ms: args.disorder_ms,
         print_alerts: !args.quiet,
+        print_alerts_from_ms: if demo {
+            now_ms() - DEMO_PRINT_BACK_MS
+        } else {
+            0
+        },
         stop,
         logi1: Logi1Config::default(),
-        progress_every: Some(Duration::from_secs(10)),
+        progress_every: Some(Duration::from_secs(if demo { 60 } else { 10 })),
     };
     let summary = runner::run(options, config)?;
     print_summary(&summary);

@@ -57,6 +57,9 @@ pub struct RunOptions {
     pub disorder_ms: Millis,
     /// Print each alert as a readable line on stdout as it fires.
     pub print_alerts: bool,
+    /// Print only alerts for windows starting at or after this time (the demo hides the alerts
+    /// of its replayed warm-up history; they are still written to the outputs).
+    pub print_alerts_from_ms: Millis,
     /// Set to stop the run early (SIGINT/SIGTERM); sources stop reading and results flush.
     pub stop: Arc<AtomicBool>,
     /// Parameters of the dataflow.
@@ -73,6 +76,7 @@ impl RunOptions {
             out_dir: Some(out_dir.to_path_buf()),
             disorder_ms,
             print_alerts: false,
+            print_alerts_from_ms: 0,
             stop: Arc::new(AtomicBool::new(false)),
             logi1: Logi1Config::default(),
             progress_every: None,
@@ -171,14 +175,18 @@ struct Outputs {
 }
 
 impl Outputs {
+    fn none() -> Self {
+        Outputs {
+            windows: None,
+            alerts: None,
+            dead_letters: None,
+            error: None,
+        }
+    }
+
     fn create(dir: Option<&Path>) -> Result<Self, RunError> {
         let Some(dir) = dir else {
-            return Ok(Outputs {
-                windows: None,
-                alerts: None,
-                dead_letters: None,
-                error: None,
-            });
+            return Ok(Outputs::none());
         };
         std::fs::create_dir_all(dir).map_err(|source| RunError::OutDir {
             path: dir.display().to_string(),
@@ -220,12 +228,34 @@ pub fn run(options: RunOptions, config: timely::Config) -> Result<RunSummary, Ru
     let started = Instant::now();
     let counters = Arc::new(Counters::default());
     let worker_counters = Arc::clone(&counters);
+    // Outputs are created before any worker starts: a worker that failed here would leave the
+    // others waiting for it.
+    let outputs = Arc::new(std::sync::Mutex::new(Some(Outputs::create(
+        options.out_dir.as_deref(),
+    )?)));
+    if let InputSpec::Lines(LineSource::File(path)) = &options.input {
+        std::fs::File::open(path).map_err(|source| SourceError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+    }
     let progress = options
         .progress_every
         .map(|every| spawn_progress(every, Arc::clone(&counters), started));
     let options = Arc::new(options);
     let guards = timely::execute(config, move |worker| {
-        run_worker(worker, &options, &worker_counters)
+        // Worker 0 writes every output; the sinks route all rows to it.
+        let mine = if worker.index() == 0 {
+            outputs.lock().ok().and_then(|mut slot| slot.take())
+        } else {
+            None
+        };
+        run_worker(
+            worker,
+            &options,
+            &worker_counters,
+            mine.unwrap_or_else(Outputs::none),
+        )
     })
     .map_err(RunError::Timely)?;
     let mut workers = 0;
@@ -295,16 +325,12 @@ fn run_worker(
     worker: &mut timely::worker::Worker,
     options: &RunOptions,
     counters: &Arc<Counters>,
+    outputs: Outputs,
 ) -> Result<bool, RunError> {
     let index = worker.index();
     let peers = worker.peers();
     let config = options.logi1;
-    // Only the first worker writes; the sinks route every output row to it.
-    let outputs = Rc::new(RefCell::new(Outputs::create(if index == 0 {
-        options.out_dir.as_deref()
-    } else {
-        None
-    })?));
+    let outputs = Rc::new(RefCell::new(outputs));
     let mut feed = Feed::open(&options.input, index, peers)?;
 
     let probe = ProbeHandle::new();
@@ -335,6 +361,7 @@ fn run_worker(
             let sink = Rc::clone(&outputs);
             let count = Arc::clone(counters);
             let print = options.print_alerts;
+            let print_from = options.print_alerts_from_ms;
             final_deltas(
                 results.alerts.inner.probe_with(&probe),
                 "AlertsSink",
@@ -342,7 +369,7 @@ fn run_worker(
                     let mut sink = sink.borrow_mut();
                     for (row, diff) in rows {
                         count.alerts.fetch_add(1, Ordering::Relaxed);
-                        if print {
+                        if print && row.window_start >= print_from {
                             terminal::print_alert(row, *diff);
                         }
                         let result = match sink.alerts.as_mut() {

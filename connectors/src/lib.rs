@@ -1,1 +1,11 @@
-//! tmp
+//! Sources and sinks for tidewatch: I/O only, no statistics.
+//!
+//! * [`jsonl_source`]: JSON Lines from a file (split across workers by byte ranges) or stdin;
+//! * [`watermark`]: per-source watermarks and lateness (SPEC §2);
+//! * [`sink`]: change logs of final, consolidated deltas and dead letters (SPEC §4).
+#![forbid(missing_docs)]
+
+pub mod generator;
+pub mod jsonl_source;
+pub mod sink;
+pub mod watermark;
