@@ -1096,13 +1096,13 @@ impl WarehouseStream {
                 qty,
                 amount_cents,
             } => Event::Order(Order {
-                order_id: self.order_id(number),
-                warehouse: self.name.clone(),
+                order_id: self.order_id(number).into(),
+                warehouse: self.name.as_str().into(),
                 sku: {
                     let mut name = String::with_capacity(9);
                     name.push_str("sku-");
                     push_padded(&mut name, u64::from(sku), 5);
-                    name
+                    name.into()
                 },
                 qty: u64::from(qty),
                 amount: FiniteF64::new(amount_cents as f64 / 100.0)
@@ -1114,24 +1114,25 @@ impl WarehouseStream {
                 carrier,
                 status,
             } => Event::Delivery(Delivery {
-                order_id: self.order_id(number),
-                warehouse: self.name.clone(),
+                order_id: self.order_id(number).into(),
+                warehouse: self.name.as_str().into(),
                 carrier: self.shared.config.carriers[usize::from(carrier)]
                     .name
-                    .clone(),
+                    .as_str()
+                    .into(),
                 status,
                 ts,
             }),
             Payload::Sensor { sensor, value } => {
                 let sensor = &self.sensors[usize::from(sensor)];
                 Event::Sensor(Sensor {
-                    sensor_id: sensor.id.clone(),
-                    warehouse: self.name.clone(),
+                    sensor_id: sensor.id.as_str().into(),
+                    warehouse: self.name.as_str().into(),
                     metric: match sensor.model.metric {
                         Metric::Temperature => "temperature",
                         Metric::Humidity => "humidity",
                     }
-                    .to_owned(),
+                    .into(),
                     value: FiniteF64::new(value)
                         .expect("a clamped reading plus a finite delta is finite"),
                     ts,
@@ -1530,8 +1531,9 @@ mod tests {
     #[test]
     fn generator_deliveries_follow_their_orders() {
         let config = small_config(17);
-        let mut orders: HashMap<String, Order> = HashMap::new();
-        let mut steps: HashMap<String, Vec<(DeliveryStatus, Millis)>> = HashMap::new();
+        let mut orders: HashMap<tidewatch_operators::event::Text, Order> = HashMap::new();
+        let mut steps: HashMap<tidewatch_operators::event::Text, Vec<(DeliveryStatus, Millis)>> =
+            HashMap::new();
         let mut delivered = 0;
         for (_, event) in events(&config, 300_000) {
             match event {

@@ -26,7 +26,7 @@ use timely::dataflow::operators::Concat;
 use timely::dataflow::StreamVec;
 
 use tidewatch_operators::dedup::dedup;
-use tidewatch_operators::event::{DeliveryStatus, Event, FiniteF64, Millis};
+use tidewatch_operators::event::{DeliveryStatus, Event, FiniteF64, Millis, Text};
 use tidewatch_operators::interval_join::{interval_join, route_hash};
 use tidewatch_operators::numeric::compensated_sum;
 use tidewatch_operators::rolling_stats::rolling_stats;
@@ -71,7 +71,7 @@ impl Logi1Config {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct WindowRow {
     /// Warehouse.
-    pub warehouse: String,
+    pub warehouse: Text,
     /// Inclusive start of the window.
     pub window_start: Millis,
     /// Exclusive end of the window.
@@ -92,9 +92,9 @@ pub struct WindowRow {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct AlertRow {
     /// The rule that fired: `delivery_duration_z`.
-    pub rule: String,
+    pub rule: Text,
     /// Warehouse.
-    pub warehouse: String,
+    pub warehouse: Text,
     /// Start of the window that alerted.
     pub window_start: Millis,
     /// The window's mean delivery duration.
@@ -286,7 +286,7 @@ pub fn logi1<'scope>(
         },
     );
 
-    let windows = tumbling::<String, WindowAccumulator>(
+    let windows = tumbling::<Text, WindowAccumulator>(
         order_counts.concat(durations).concat(temperatures),
         window_ms,
     )
@@ -311,15 +311,11 @@ pub fn logi1<'scope>(
             .filter(|_| row.delivered > 0)
             .map(|mean| ((row.warehouse, row.window_start), mean))
     });
-    let stats = rolling_stats(
-        points,
-        config.history_ms,
-        window_ms,
-        config.history_ms + window_ms,
-    );
+    // A window's row arrives at its end; it must outlive the windows whose history holds it.
+    let stats = rolling_stats(points, config.history_ms, config.history_ms + 2 * window_ms);
     let alerts =
         zscore_alerts(stats, config.rule).map(|((warehouse, window_start), alert)| AlertRow {
-            rule: DELIVERY_DURATION_Z.to_string(),
+            rule: Text::const_new(DELIVERY_DURATION_Z),
             warehouse,
             window_start,
             value: alert.value,

@@ -11,6 +11,10 @@ use std::hash::{Hash, Hasher};
 /// Event time: milliseconds since the Unix epoch.
 pub type Millis = u64;
 
+/// A short string stored inline (no heap allocation up to 24 bytes): identifiers and names.
+/// Events carry several such strings each, so keeping them off the heap matters for throughput.
+pub type Text = compact_str::CompactString;
+
 /// Largest accepted `ts` (2^53 ms, about 285,000 years after 1970): every JSON parser reads it
 /// exactly, and `ts + 7 days + one window` cannot overflow a `u64`.
 pub const MAX_TS: Millis = 1 << 53;
@@ -67,11 +71,11 @@ impl Hash for FiniteF64 {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Order {
     /// Order identifier (non-empty).
-    pub order_id: String,
+    pub order_id: Text,
     /// Warehouse the order is fulfilled from; joined deliveries belong to it.
-    pub warehouse: String,
+    pub warehouse: Text,
     /// Stock-keeping unit.
-    pub sku: String,
+    pub sku: Text,
     /// Quantity, at least 1.
     pub qty: u64,
     /// Amount, at least 0.
@@ -116,11 +120,11 @@ impl DeliveryStatus {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Delivery {
     /// The order this delivery step belongs to.
-    pub order_id: String,
+    pub order_id: Text,
     /// Warehouse named on the delivery (the join uses the order's warehouse instead).
-    pub warehouse: String,
+    pub warehouse: Text,
     /// Carrier.
-    pub carrier: String,
+    pub carrier: Text,
     /// Step of the delivery.
     pub status: DeliveryStatus,
     /// Event time.
@@ -131,11 +135,11 @@ pub struct Delivery {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Sensor {
     /// Sensor identifier.
-    pub sensor_id: String,
+    pub sensor_id: Text,
     /// Warehouse the sensor is in.
-    pub warehouse: String,
+    pub warehouse: Text,
     /// Metric name, e.g. `temperature` or `humidity`.
-    pub metric: String,
+    pub metric: Text,
     /// Reading.
     pub value: FiniteF64,
     /// Event time.

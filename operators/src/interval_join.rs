@@ -170,8 +170,17 @@ where
                 }
             }
 
-            // Drop lefts that no future right can match: the right frontier is past ts + upper.
-            let horizon = right_frontier.frontier().first().copied();
+            // Drop lefts that no future right can match. A right is only processed once both
+            // frontiers have passed its time, so the horizon is the lesser of the two frontiers:
+            // every right below it has been processed (`None`: both inputs have ended).
+            let horizon = match (
+                left_frontier.frontier().first(),
+                right_frontier.frontier().first(),
+            ) {
+                (Some(left), Some(right)) => Some(*left.min(right)),
+                (Some(time), None) | (None, Some(time)) => Some(*time),
+                (None, None) => None,
+            };
             while let Some(entry) = expiry.first_entry() {
                 let expires_at = *entry.key();
                 if horizon.is_some_and(|frontier| frontier <= expires_at) {
@@ -269,6 +278,42 @@ mod tests {
             }
         }
         out
+    }
+
+    /// Regression: with the left frontier behind, rights wait; the lefts they match must not be
+    /// expired by the right frontier alone.
+    #[test]
+    fn lagging_left_frontier_keeps_matching_lefts() {
+        let (send, recv) = std::sync::mpsc::channel();
+        let send = std::sync::Arc::new(std::sync::Mutex::new(send));
+        timely::execute(timely::Config::thread(), move |worker| {
+            let send = send.lock().map(|s| s.clone()).expect("lock");
+            let ((mut left_in, left_cap), (mut right_in, right_cap)) = worker
+                .dataflow::<u64, _, _>(|scope| {
+                    let (left_handle, left) = scope.new_unordered_input::<Record>();
+                    let (right_handle, right) = scope.new_unordered_input::<Record>();
+                    interval_join(left, right, 100, |_k, (lts, lp), (rts, rp)| {
+                        (*lp, *rp, rts - lts)
+                    })
+                    .capture_into(send);
+                    (left_handle, right_handle)
+                });
+            left_in.activate().session(&left_cap).give((7, 0, 1));
+            right_in
+                .activate()
+                .session(&right_cap.delayed(&100))
+                .give((7, 100, 2));
+            let mut left_cap = left_cap;
+            left_cap.downgrade(&1);
+            drop(right_cap);
+            for _ in 0..20 {
+                worker.step();
+            }
+            drop(left_cap);
+        })
+        .expect("timely");
+        let pairs: Vec<_> = recv.extract().into_iter().flat_map(|(_, v)| v).collect();
+        assert_eq!(pairs, vec![(1, 2, 100)]);
     }
 
     #[test]

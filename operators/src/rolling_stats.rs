@@ -3,22 +3,23 @@
 //!
 //! # Circuit
 //! ```text
-//! points ((K, t), v) --+-- target ((K, t), Target(v)) ------------------\
-//!                      +-- fan-out ((K, t + i*step), History(t, v)),      +--> reduce per (K, t)
-//!                          i = 1 ..= range/step -------------------------/        |
-//!                                                                  filter: time < t + retire_after
+//! points ((K, t), v) at time a --> (K, (t, v, a)) +1 at a, -1 at t + retire_after
+//!                                   --> release_when_due --> reduce per K --> filter: time == a
 //! ```
 //!
-//! Each point is sent to the keys of the later points whose history window contains it, and a
-//! `reduce` per `(key, t)` computes the statistics once the target itself is present. Every
-//! input record of `(key, t)` is retracted at `t + retire_after_ms` (the temporal-filter idiom),
-//! so the reduce's arrangements hold only recent keys and compact; the retraction this causes in
-//! the reduce's output is filtered away, so the output holds each point's statistics exactly once,
-//! never retracted.
+//! The `reduce` per key sees the key's points that have not retired; its output is the
+//! statistics of the latest point (largest `t`) over the points in `[t - range_ms, t)`. Each
+//! point's record is retracted at `t + retire_after_ms` (the temporal-filter idiom), so the
+//! reduce's arrangements hold only the recent points of each key and compact. The reduce's output
+//! also changes when a later point arrives or a point retires; only the change at the latest
+//! point's own arrival time `a` is kept, so the output holds each point's statistics exactly
+//! once, never retracted.
 //!
-//! Unchecked assumptions: all points of a key lie on one grid of `step_ms` (for windows: their
-//! starts); a point `(key, t)` arrives at a timely time below `t + retire_after_ms`; and a key has
-//! at most one point per time.
+//! Unchecked assumptions: a key's points arrive in increasing order of `t`, at most one per
+//! timely time, each at a time `a >= t`; and every point that lies in the range of a later point
+//! is still there when that later point arrives (`a' < t + retire_after_ms` whenever
+//! `t' - range_ms <= t < t'`; for windows arriving at their end: `retire_after_ms > range_ms +
+//! window length`).
 //!
 //! # Output
 //! `((key, t), (v, stats))` with diff +1 at the point's arrival time, for every point; `stats.n`
@@ -30,7 +31,7 @@ use std::collections::BTreeMap;
 use std::hash::Hash;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::vec::{Filter, Map};
+use timely::dataflow::operators::vec::Map;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::StreamVec;
 
@@ -51,22 +52,20 @@ pub struct RollingStats {
     pub std_dev: FiniteF64,
 }
 
-/// A record of the reduce's input: the point itself, or a point of its history.
+/// A point as the reduce holds it: its time, value and the timely time it arrived at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-enum Entry {
-    /// The point whose statistics are computed.
-    Target(FiniteF64),
-    /// A history point: its time and value.
-    History(Millis, FiniteF64),
+struct Point {
+    t: Millis,
+    value: FiniteF64,
+    arrival: u64,
 }
 
 /// Rolling mean and standard deviation over the `range_ms` before each point.
 ///
 /// # Arguments
-/// * `points`: `((key, t), value)` with diff +1; at most one point per key and time.
-/// * `range_ms`, `step_ms`: the history of `(key, t)` is the key's points in `[t - range_ms, t)`;
-///   points lie on a grid of `step_ms`.
-/// * `retire_after_ms`: state for `(key, t)` is retired at time `t + retire_after_ms`.
+/// * `points`: `((key, t), value)` with diff +1 (see the module's assumptions).
+/// * `range_ms`: the history of `(key, t)` is the key's points in `[t - range_ms, t)`.
+/// * `retire_after_ms`: a point leaves the state at time `t + retire_after_ms`.
 ///
 /// # Examples
 /// ```
@@ -83,7 +82,7 @@ enum Entry {
 ///         .collect::<Vec<_>>()
 ///         .to_stream(scope)
 ///         .as_collection();
-///     rolling_stats(points, 120_000, 60_000, 600_000).inner.capture()
+///     rolling_stats(points, 120_000, 240_000).inner.capture()
 /// });
 /// let mut rows: Vec<_> = captured.extract().into_iter().flat_map(|(_, v)| v).collect();
 /// rows.sort();
@@ -95,64 +94,49 @@ enum Entry {
 pub fn rolling_stats<'scope, K>(
     points: VecCollection<'scope, u64, ((K, Millis), FiniteF64), isize>,
     range_ms: Millis,
-    step_ms: Millis,
     retire_after_ms: Millis,
 ) -> VecCollection<'scope, u64, ((K, Millis), (FiniteF64, RollingStats)), isize>
 where
     K: differential_dataflow::ExchangeData + Hash,
 {
-    assert!(
-        step_ms > 0,
-        "rolling statistics need a positive step, got {step_ms}"
-    );
-    let steps = range_ms / step_ms;
-    // A history record is due when its target's window opens (`target_t`): every record of a
-    // key then arrives at (at most) three times — history, target, retirement — instead of
-    // one reduce evaluation per history point.
-    let entries = points
+    let by_key = points
         .inner
-        .flat_map(move |(((key, t), value), time, diff)| {
-            let target = (((key.clone(), t), Entry::Target(value)), time);
-            let history = (1..=steps).map(move |i| {
-                let target_t = t + i * step_ms;
-                (
-                    ((key.clone(), target_t), Entry::History(t, value)),
-                    time.max(target_t),
-                )
-            });
-            std::iter::once(target)
-                .chain(history)
-                .flat_map(move |(record, due)| {
-                    let retire = (record.0).1 + retire_after_ms;
-                    [(record.clone(), due, diff), (record, retire, -diff)]
-                })
+        .flat_map(move |(((key, t), value), arrival, diff)| {
+            let record = (key, Point { t, value, arrival });
+            [
+                (record.clone(), arrival, diff),
+                (record, t.saturating_add(retire_after_ms), -diff),
+            ]
         });
-    let entries = release_when_due(entries).as_collection();
-    entries
-        .reduce_named(NAME, |_key, entries, output| {
-            let mut target = None;
-            let mut history = Vec::with_capacity(entries.len());
-            for (entry, count) in entries {
-                if *count <= 0 {
-                    continue;
-                }
-                match entry {
-                    Entry::Target(value) => target = Some(*value),
-                    Entry::History(_, value) => history.push(value.get()),
-                }
-            }
-            if let Some(value) = target {
-                let (mean, std_dev) = mean_and_std_dev(&history).unwrap_or((0.0, 0.0));
-                let stats = RollingStats {
-                    n: history.len() as u64,
-                    mean: FiniteF64::new(mean).unwrap_or(FiniteF64::ZERO),
-                    std_dev: FiniteF64::new(std_dev).unwrap_or(FiniteF64::ZERO),
-                };
-                output.push(((value, stats), 1));
-            }
+    release_when_due(by_key)
+        .as_collection()
+        .reduce_named(NAME, move |_key, points, output| {
+            // Points come sorted by `t`; the latest present one is the target.
+            let present = || {
+                points
+                    .iter()
+                    .filter(|(_, count)| *count > 0)
+                    .map(|(point, _)| *point)
+            };
+            let Some(target) = present().last() else {
+                return;
+            };
+            let history: Vec<f64> = present()
+                .filter(|p| p.t < target.t && p.t >= target.t.saturating_sub(range_ms))
+                .map(|p| p.value.get())
+                .collect();
+            let (mean, std_dev) = mean_and_std_dev(&history).unwrap_or((0.0, 0.0));
+            let stats = RollingStats {
+                n: history.len() as u64,
+                mean: FiniteF64::new(mean).unwrap_or(FiniteF64::ZERO),
+                std_dev: FiniteF64::new(std_dev).unwrap_or(FiniteF64::ZERO),
+            };
+            output.push(((*target, stats), 1));
         })
         .inner
-        .filter(move |(((_, t), _), time, _)| *time < *t + retire_after_ms)
+        .flat_map(|((key, (point, stats)), time, diff)| {
+            (time == point.arrival).then(|| (((key, point.t), (point.value, stats)), time, diff))
+        })
         .as_collection()
 }
 

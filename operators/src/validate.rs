@@ -18,7 +18,9 @@
 //! Parsing is the floor under throughput, so the line is deserialized straight into a flat
 //! record of borrowed field values (no `serde_json::Value` tree, no buffering of the object).
 
-use crate::event::{Delivery, DeliveryStatus, Event, FiniteF64, Millis, Order, Sensor, MAX_TS};
+use crate::event::{
+    Delivery, DeliveryStatus, Event, FiniteF64, Millis, Order, Sensor, Text, MAX_TS,
+};
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
 use std::fmt;
@@ -231,17 +233,14 @@ fn required<'f, 'a>(
     slot.as_ref().ok_or(Rejection::MissingField(name))
 }
 
-fn string(slot: &Option<FieldValue<'_>>, name: &'static str) -> Result<String, Rejection> {
+fn string(slot: &Option<FieldValue<'_>>, name: &'static str) -> Result<Text, Rejection> {
     match required(slot, name)? {
-        FieldValue::Str(text) => Ok(text.to_string()),
+        FieldValue::Str(text) => Ok(Text::from(text.as_ref())),
         _ => Err(Rejection::BadValue(name)),
     }
 }
 
-fn non_empty_string(
-    slot: &Option<FieldValue<'_>>,
-    name: &'static str,
-) -> Result<String, Rejection> {
+fn non_empty_string(slot: &Option<FieldValue<'_>>, name: &'static str) -> Result<Text, Rejection> {
     let text = string(slot, name)?;
     if text.is_empty() {
         Err(Rejection::BadValue(name))
