@@ -256,9 +256,11 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             } else {
                 Pacing::RealTime
             };
-            let mut config = GeneratorConfig::default();
-            config.seed = g.seed;
-            config.warehouses = g.warehouses as usize;
+            let mut config = GeneratorConfig {
+                seed: g.seed,
+                warehouses: g.warehouses as usize,
+                ..GeneratorConfig::default()
+            };
             let config = match pacing {
                 // Real time starts with eight hours of simulated history, replayed at full
                 // speed, so that deliveries have their orders and the z-score rule its history.
@@ -337,10 +339,12 @@ fn print_summary(summary: &RunSummary) {
 }
 
 fn generate(args: GenerateArgs) -> anyhow::Result<()> {
-    let mut config = GeneratorConfig::default();
-    config.seed = args.seed;
-    config.warehouses = args.warehouses as usize;
-    let config = config.with_default_incidents();
+    let config = GeneratorConfig {
+        seed: args.seed,
+        warehouses: args.warehouses as usize,
+        ..GeneratorConfig::default()
+    }
+    .with_default_incidents();
     config.validate().context("invalid generator settings")?;
     let written = if args.out.as_os_str() == "-" {
         generator::write_jsonl(&config, args.events, &mut std::io::stdout().lock())

@@ -222,7 +222,8 @@ mod tests {
     /// updates travelling at an earlier timely time are delivered at their own time.
     #[test]
     fn delivers_consolidated_sorted_updates_in_time_order() {
-        let seen: Arc<Mutex<Vec<(u64, Vec<(u32, isize)>)>>> = Arc::default();
+        type Seen = Vec<(u64, Vec<(u32, isize)>)>;
+        let seen: Arc<Mutex<Seen>> = Arc::default();
         let seen_in = Arc::clone(&seen);
         timely::execute(timely::Config::process(2), move |worker| {
             let seen = Arc::clone(&seen_in);

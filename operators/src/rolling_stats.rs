@@ -60,6 +60,13 @@ struct Point {
     arrival: u64,
 }
 
+/// Points with their history's statistics: `((key, t), (value, stats))`.
+pub type StatsCollection<'scope, K> =
+    VecCollection<'scope, u64, ((K, Millis), (FiniteF64, RollingStats)), isize>;
+
+/// Updates of a timely stream whose times may lie ahead of their batch's time.
+type DelayedUpdates<D> = BTreeMap<u64, (Capability<u64>, Vec<(D, u64, isize)>)>;
+
 /// Rolling mean and standard deviation over the `range_ms` before each point.
 ///
 /// # Arguments
@@ -95,7 +102,7 @@ pub fn rolling_stats<'scope, K>(
     points: VecCollection<'scope, u64, ((K, Millis), FiniteF64), isize>,
     range_ms: Millis,
     retire_after_ms: Millis,
-) -> VecCollection<'scope, u64, ((K, Millis), (FiniteF64, RollingStats)), isize>
+) -> StatsCollection<'scope, K>
 where
     K: differential_dataflow::ExchangeData + Hash,
 {
@@ -118,7 +125,7 @@ where
                     .filter(|(_, count)| *count > 0)
                     .map(|(point, _)| *point)
             };
-            let Some(target) = present().last() else {
+            let Some(target) = present().next_back() else {
                 return;
             };
             let history: Vec<f64> = present()
@@ -135,7 +142,7 @@ where
         })
         .inner
         .flat_map(|((key, (point, stats)), time, diff)| {
-            (time == point.arrival).then(|| (((key, point.t), (point.value, stats)), time, diff))
+            (time == point.arrival).then_some((((key, point.t), (point.value, stats)), time, diff))
         })
         .as_collection()
 }
@@ -146,7 +153,7 @@ fn release_when_due<'scope, D: Clone + 'static>(
     updates: StreamVec<'scope, u64, (D, u64, isize)>,
 ) -> StreamVec<'scope, u64, (D, u64, isize)> {
     updates.unary_frontier(Pipeline, "ReleaseWhenDue", |_capability, _info| {
-        let mut waiting: BTreeMap<u64, (Capability<u64>, Vec<(D, u64, isize)>)> = BTreeMap::new();
+        let mut waiting: DelayedUpdates<D> = BTreeMap::new();
         move |(input, frontier), output| {
             input.for_each_stamp(|capability, batches| {
                 for batch in batches {
@@ -173,4 +180,135 @@ fn release_when_due<'scope, D: Clone + 'static>(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use std::collections::BTreeMap;
+    use timely::dataflow::operators::capture::Extract;
+    use timely::dataflow::operators::vec::UnorderedInput;
+    use timely::dataflow::operators::Capture;
+
+    type Row = ((u32, Millis), (u64, u64, u64)); // (key, t), (value, n, mean bits)
+    type Output = (((u32, Millis), (FiniteF64, RollingStats)), u64, isize);
+
+    /// From-scratch reference: for each point, the points of its key in `[t - range, t)`.
+    fn reference(
+        points: &[(u32, Millis, u64)],
+        range: Millis,
+    ) -> BTreeMap<(u32, Millis), (u64, u64, f64, f64)> {
+        let mut out = BTreeMap::new();
+        for (key, t, value) in points {
+            let history: Vec<f64> = points
+                .iter()
+                .filter(|(k, s, _)| k == key && s < t && *s + range >= *t)
+                .map(|(_, _, v)| *v as f64)
+                .collect();
+            let (mean, std_dev) = mean_and_std_dev(&history).unwrap_or((0.0, 0.0));
+            out.insert((*key, *t), (*value, history.len() as u64, mean, std_dev));
+        }
+        out
+    }
+
+    fn run(
+        config: timely::Config,
+        points: Vec<(u32, Millis, u64)>,
+        range: Millis,
+        step: Millis,
+    ) -> Vec<Output> {
+        let (send, recv) = std::sync::mpsc::channel();
+        let send = std::sync::Arc::new(std::sync::Mutex::new(send));
+        timely::execute(config, move |worker| {
+            let send = send.lock().map(|s| s.clone()).expect("lock");
+            let (index, peers) = (worker.index(), worker.peers());
+            let (mut input, capability) = worker.dataflow::<u64, _, _>(|scope| {
+                let (handle, stream) =
+                    scope.new_unordered_input::<(((u32, Millis), FiniteF64), u64, isize)>();
+                rolling_stats(stream.as_collection(), range, range + 2 * step)
+                    .inner
+                    .capture_into(send);
+                handle
+            });
+            for (key, t, value) in points.iter().skip(index).step_by(peers) {
+                let arrival = t + step; // a window's row arrives at its end
+                let value = FiniteF64::new(*value as f64).expect("finite");
+                input
+                    .activate()
+                    .session(&capability.delayed(&arrival))
+                    .give((((*key, *t), value), arrival, 1));
+            }
+        })
+        .expect("timely");
+        recv.extract().into_iter().flat_map(|(_, v)| v).collect()
+    }
+
+    #[test]
+    fn matches_a_from_scratch_reference_with_gaps_and_many_keys() {
+        let (range, step) = (1_800_000, 60_000);
+        for seed in 0..4u64 {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let mut points = Vec::new();
+            for key in 0..5u32 {
+                for minute in 0..150u64 {
+                    // Gaps (and long ones for key 4) so that histories of every size occur.
+                    if rng.random_bool(if key == 4 { 0.2 } else { 0.7 }) {
+                        let value = if key == 3 {
+                            500
+                        } else {
+                            rng.random_range(0..1_000)
+                        };
+                        points.push((key, minute * step, value));
+                    }
+                }
+            }
+            let expected = reference(&points, range);
+            assert!(expected.values().any(|(_, n, _, sd)| *n >= 10 && *sd > 0.0));
+            assert!(
+                expected
+                    .values()
+                    .any(|(_, n, _, sd)| *n >= 10 && *sd == 0.0),
+                "constant key 3 has sigma exactly 0"
+            );
+            for config in [
+                timely::Config::thread(),
+                timely::Config::process(2),
+                timely::Config {
+                    communication: timely::CommunicationConfig::ProcessBinary(3),
+                    worker: timely::WorkerConfig::default(),
+                },
+            ] {
+                let got = run(config, points.clone(), range, step);
+                let mut seen: BTreeMap<(u32, Millis), Row> = BTreeMap::new();
+                for (((key, t), (value, stats)), time, diff) in got {
+                    assert_eq!(
+                        (time, diff),
+                        (t + step, 1),
+                        "each point once, at its arrival, never retracted"
+                    );
+                    let row = (
+                        (key, t),
+                        (value.get() as u64, stats.n, stats.mean.get().to_bits()),
+                    );
+                    assert!(
+                        seen.insert((key, t), row).is_none(),
+                        "duplicate output for {key} {t}"
+                    );
+                    let (want_value, want_n, want_mean, want_sd) = expected[&(key, t)];
+                    assert_eq!(
+                        (value.get() as u64, stats.n),
+                        (want_value, want_n),
+                        "key {key} t {t}"
+                    );
+                    assert!(
+                        (stats.mean.get() - want_mean).abs() <= 1e-9 * want_mean.abs().max(1.0)
+                    );
+                    assert!((stats.std_dev.get() - want_sd).abs() <= 1e-9 * want_sd.abs().max(1.0));
+                    assert_eq!(stats.std_dev.get() == 0.0, want_sd == 0.0);
+                }
+                assert_eq!(seen.len(), expected.len(), "seed {seed}");
+            }
+        }
+    }
 }

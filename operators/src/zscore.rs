@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use std::hash::Hash;
 
 use crate::event::{FiniteF64, Millis};
-use crate::rolling_stats::RollingStats;
+use crate::rolling_stats::{RollingStats, StatsCollection};
 
 /// Operator name, for logs and timely's logging.
 pub const NAME: &str = "ZScoreAlert";
@@ -107,7 +107,7 @@ impl ZScoreRule {
 /// assert_eq!(((alerts[0].0).0).1, 60_000);
 /// ```
 pub fn zscore_alerts<'scope, K>(
-    stats: VecCollection<'scope, u64, ((K, Millis), (FiniteF64, RollingStats)), isize>,
+    stats: StatsCollection<'scope, K>,
     rule: ZScoreRule,
 ) -> VecCollection<'scope, u64, ((K, Millis), ZScoreAlert), isize>
 where
