@@ -492,6 +492,85 @@ mod tests {
         assert_eq!(a, b);
     }
 
+    /// Seeded random mutations of valid lines (byte flips, truncations, splices, junk) never
+    /// panic, and every result is either an event that re-serializes to a line parsing to the
+    /// same event, or a rejection with a known reason.
+    #[test]
+    fn mutated_lines_never_panic() {
+        use rand::{Rng, SeedableRng};
+        let seeds = [
+            ORDER,
+            r#"{"type":"delivery","order_id":"o-1","warehouse":"wh-03","carrier":"c-1","status":"delivered","ts":1764290000000}"#,
+            r#"{"type":"sensor","sensor_id":"s-07","warehouse":"wh-03","metric":"temperature","value":21.5,"ts":1764288000500}"#,
+        ];
+        let junk: &[&[u8]] = &[
+            b"\"",
+            b"\\u0000",
+            b"\\ud800",
+            b"{",
+            b"}",
+            b"[",
+            b"]",
+            b",",
+            b":",
+            b"null",
+            b"1e999",
+            b"-",
+            b"\xff",
+            "é".as_bytes(),
+            b"\n",
+        ];
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let (mut accepted, mut rejected) = (0, 0);
+        for _ in 0..50_000 {
+            let mut line = seeds[rng.random_range(0..seeds.len())].as_bytes().to_vec();
+            for _ in 0..rng.random_range(1..4) {
+                let at = rng.random_range(0..=line.len());
+                match rng.random_range(0..4) {
+                    0 if !line.is_empty() => {
+                        let i = rng.random_range(0..line.len());
+                        line[i] = rng.random();
+                    }
+                    1 => line.truncate(at),
+                    2 => {
+                        let piece = junk[rng.random_range(0..junk.len())];
+                        line.splice(at..at, piece.iter().copied());
+                    }
+                    _ => {
+                        let end = rng.random_range(at..=line.len());
+                        line.drain(at..end);
+                    }
+                }
+            }
+            match parse_line(&line) {
+                Ok(event) => {
+                    accepted += 1;
+                    assert_eq!(parse_line(event.to_json_line().as_bytes()), Ok(event));
+                }
+                Err(rejection) => {
+                    rejected += 1;
+                    let reason = rejection.reason();
+                    assert!(
+                        [
+                            "not_json",
+                            "not_object",
+                            "unknown_type",
+                            "missing_field:",
+                            "bad_value:"
+                        ]
+                        .iter()
+                        .any(|known| reason.starts_with(known)),
+                        "{reason}"
+                    );
+                }
+            }
+        }
+        assert!(
+            accepted > 100 && rejected > 10_000,
+            "accepted {accepted}, rejected {rejected}"
+        );
+    }
+
     #[test]
     fn json_round_trip() {
         let Ok(event) = parse_line(ORDER.as_bytes()) else {

@@ -1,0 +1,99 @@
+//! Cluster mode: two processes (timely's own networking on 127.0.0.1) give the same results as
+//! one process, byte for byte.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port on 127.0.0.1")
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+#[test]
+fn two_processes_match_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let input = dir.path().join("events.jsonl");
+    let status = Command::new(env!("CARGO_BIN_EXE_tidewatch"))
+        .args(["generate", "--events", "120000", "--seed", "7", "--out"])
+        .arg(&input)
+        .stderr(Stdio::null())
+        .status()
+        .expect("generate");
+    assert!(status.success());
+    // Append malformed lines so dead letters cross processes too.
+    let mut text = read(&input);
+    text.push_str("not json\n{\"type\":\"order\"}\n");
+    std::fs::write(&input, text).expect("write");
+
+    let single = dir.path().join("single");
+    let status = Command::new(env!("CARGO_BIN_EXE_tidewatch"))
+        .args(["run", "-q", "--workers", "2", "--input"])
+        .arg(&input)
+        .arg("--out")
+        .arg(&single)
+        .stderr(Stdio::null())
+        .status()
+        .expect("run");
+    assert!(status.success());
+
+    let hostfile = dir.path().join("hosts.txt");
+    std::fs::write(
+        &hostfile,
+        format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port()),
+    )
+    .expect("hostfile");
+    let cluster = dir.path().join("cluster");
+    let children: Vec<_> = (0..2)
+        .map(|process| {
+            Command::new(env!("CARGO_BIN_EXE_tidewatch"))
+                .args([
+                    "run",
+                    "-q",
+                    "--workers",
+                    "1",
+                    "--processes",
+                    "2",
+                    "--process",
+                    &process.to_string(),
+                    "--hostfile",
+                ])
+                .arg(&hostfile)
+                .arg("--input")
+                .arg(&input)
+                .arg("--out")
+                .arg(&cluster)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn a cluster process")
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().expect("wait");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    for name in ["windows.jsonl", "alerts.jsonl"] {
+        let (a, b) = (read(&single.join(name)), read(&cluster.join(name)));
+        assert!(!a.is_empty(), "{name} is empty");
+        assert_eq!(a, b, "{name} differs between one and two processes");
+    }
+    let sorted = |text: String| {
+        let mut lines: Vec<String> = text.lines().map(String::from).collect();
+        lines.sort();
+        lines
+    };
+    let dlq = sorted(read(&cluster.join("dlq.jsonl")));
+    assert_eq!(dlq.len(), 2);
+    assert_eq!(dlq, sorted(read(&single.join("dlq.jsonl"))));
+}
