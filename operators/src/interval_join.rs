@@ -13,9 +13,10 @@
 //!
 //! Both inputs are stashed by timely time and processed in time order once both frontiers have
 //! passed a time: first the lefts of that time enter the state, then its rights look up the
-//! state. A left record leaves the state once the right frontier has passed `left.ts + upper_ms`
-//! (no right record that could match it can still arrive), so state is bounded by the records of
-//! the last `upper_ms` of event time. Expired records are simply dropped: the output is a stream
+//! state. A left record may leave the state once both frontiers have passed `left.ts + upper_ms`
+//! (every right record that could match it has been processed); the state is swept for such
+//! records each time that horizon has advanced by `upper_ms / 64`, so it holds the left records
+//! of at most the last `upper_ms + upper_ms / 64` of event time. Expired records are simply dropped: the output is a stream
 //! of final matches, never retracted.
 //!
 //! Unchecked assumption: every record's timely time is a monotone non-decreasing function of its
@@ -27,6 +28,7 @@
 //! record's timely time, once that time is complete on both inputs.
 
 use rustc_hash::{FxHashMap, FxHasher};
+use smallvec::SmallVec;
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use timely::dataflow::channels::pact::Exchange;
@@ -98,9 +100,13 @@ where
     let right_pact = Exchange::new(|(key, _, _): &(K, Millis, R)| route_hash(key));
     left.binary_frontier(right, left_pact, right_pact, NAME, |_capability, _info| {
         let mut pending: BTreeMap<u64, Pending<K, L, R>> = BTreeMap::new();
-        let mut state: FxHashMap<K, Vec<(Millis, L)>> = FxHashMap::default();
-        // Keys to revisit, by the event time after which one of their lefts may be dropped.
-        let mut expiry: BTreeMap<Millis, Vec<K>> = BTreeMap::new();
+        // Most keys have one left record: keep it inline, without a heap allocation.
+        let mut state: FxHashMap<K, SmallVec<[(Millis, L); 1]>> = FxHashMap::default();
+        // Expired lefts are swept out whenever the horizon has moved on by a 64th of the
+        // interval: no per-record expiry index, and a left outlives its last possible match
+        // by at most `upper_ms / 64` of event time.
+        let sweep_every = (upper_ms / 64).max(1);
+        let mut last_sweep: u64 = 0;
         move |(left_input, left_frontier), (right_input, right_frontier), output| {
             left_input.for_each_stamp(|capability, batches| {
                 let Some(capability) = capability.retain_least(output.output_index()) else {
@@ -145,10 +151,6 @@ where
                     rights,
                 } = entry.remove();
                 for (key, ts, payload) in lefts {
-                    expiry
-                        .entry(ts.saturating_add(upper_ms))
-                        .or_default()
-                        .push(key.clone());
                     state.entry(key).or_default().push((ts, payload));
                 }
                 if rights.is_empty() {
@@ -181,21 +183,16 @@ where
                 (Some(time), None) | (None, Some(time)) => Some(*time),
                 (None, None) => None,
             };
-            while let Some(entry) = expiry.first_entry() {
-                let expires_at = *entry.key();
-                if horizon.is_some_and(|frontier| frontier <= expires_at) {
-                    break;
+            match horizon {
+                None => state.clear(),
+                Some(frontier) if frontier >= last_sweep.saturating_add(sweep_every) => {
+                    last_sweep = frontier;
+                    state.retain(|_, candidates| {
+                        candidates.retain(|(ts, _)| frontier <= ts.saturating_add(upper_ms));
+                        !candidates.is_empty()
+                    });
                 }
-                for key in entry.remove() {
-                    if let Some(candidates) = state.get_mut(&key) {
-                        candidates.retain(|(ts, _)| {
-                            horizon.is_some_and(|frontier| frontier <= ts.saturating_add(upper_ms))
-                        });
-                        if candidates.is_empty() {
-                            state.remove(&key);
-                        }
-                    }
-                }
+                Some(_) => {}
             }
         }
     })
