@@ -32,6 +32,12 @@ struct Cli {
 enum Command {
     /// Run the reference dataflow LOGI-1. Without options: on the built-in generator in real
     /// time, printing alerts until Ctrl-C. With --input: on a JSON Lines file, until its end.
+    #[command(after_help = "Examples:
+  tidewatch run                                   # the demo: simulated warehouses, alerts as they fire
+  tidewatch run --input events.jsonl --out out/   # file mode: out/windows.jsonl, alerts.jsonl, dlq.jsonl
+  cat events.jsonl | tidewatch run --input - --out out/
+  tidewatch run --fast --minutes 1440 --out out/  # one simulated day as fast as possible
+  tidewatch generate --events 1000000 --out events.jsonl")]
     Run(RunArgs),
     /// Write generated traffic (orders, deliveries, sensors) as a JSON Lines file.
     Generate(GenerateArgs),
@@ -264,13 +270,13 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             let config = match pacing {
                 // Real time starts with eight hours of simulated history, replayed at full
                 // speed, so that deliveries have their orders and the z-score rule its history.
-                // The first incident (slow deliveries at wh-01) began 75 s before the present,
-                // so the first alert prints within about a minute; then one every 90 minutes.
+                // The first incident (slow deliveries at wh-01) began 150 s before the present,
+                // so its first full minute has closed and alerts at start-up; then one every 90 minutes.
                 Pacing::RealTime => {
                     let now = now_ms() - now_ms() % 1000;
                     config.start_ms = now - DEMO_HISTORY_MS;
                     config.incidents = generator::default_incidents(
-                        now - 75_000 - 3 * 3_600_000,
+                        now - 150_000 - 3 * 3_600_000,
                         config.warehouses,
                         7 * 24 * 3_600_000,
                     );
