@@ -56,6 +56,25 @@ struct Pending<K, L, R> {
     rights: Vec<(K, Millis, R)>,
 }
 
+impl<K, L, R> Pending<K, L, R> {
+    /// The records waiting at `capability`'s time (created empty if there are none yet).
+    fn at(
+        pending: &mut BTreeMap<u64, Self>,
+        capability: Option<Capability<u64>>,
+    ) -> Option<&mut Self> {
+        let capability = capability?;
+        Some(
+            pending
+                .entry(*capability.time())
+                .or_insert_with(|| Pending {
+                    capability,
+                    lefts: Vec::new(),
+                    rights: Vec::new(),
+                }),
+        )
+    }
+}
+
 /// Joins `right` records to the `left` records of the same key at most `upper_ms` earlier.
 ///
 /// # Arguments
@@ -108,34 +127,15 @@ where
         let sweep_every = (upper_ms / 64).max(1);
         let mut last_sweep: u64 = 0;
         move |(left_input, left_frontier), (right_input, right_frontier), output| {
+            let port = output.output_index();
             left_input.for_each_stamp(|capability, batches| {
-                let Some(capability) = capability.retain_least(output.output_index()) else {
-                    return;
-                };
-                let slot = pending
-                    .entry(*capability.time())
-                    .or_insert_with(|| Pending {
-                        capability,
-                        lefts: Vec::new(),
-                        rights: Vec::new(),
-                    });
-                for batch in batches {
-                    slot.lefts.append(batch);
+                if let Some(slot) = Pending::at(&mut pending, capability.retain_least(port)) {
+                    batches.for_each(|batch| slot.lefts.append(batch));
                 }
             });
             right_input.for_each_stamp(|capability, batches| {
-                let Some(capability) = capability.retain_least(output.output_index()) else {
-                    return;
-                };
-                let slot = pending
-                    .entry(*capability.time())
-                    .or_insert_with(|| Pending {
-                        capability,
-                        lefts: Vec::new(),
-                        rights: Vec::new(),
-                    });
-                for batch in batches {
-                    slot.rights.append(batch);
+                if let Some(slot) = Pending::at(&mut pending, capability.retain_least(port)) {
+                    batches.for_each(|batch| slot.rights.append(batch));
                 }
             });
 
