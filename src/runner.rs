@@ -69,6 +69,17 @@ pub struct RunOptions {
 }
 
 impl RunOptions {
+    /// A short name of the input for logs.
+    pub fn input_name(&self) -> String {
+        match &self.input {
+            InputSpec::Lines(LineSource::File(path)) => path.display().to_string(),
+            InputSpec::Lines(LineSource::Stdin) => "stdin".to_string(),
+            InputSpec::Generator(spec) => {
+                format!("generator (seed {}, {:?})", spec.config.seed, spec.pacing)
+            }
+        }
+    }
+
     /// File mode with SPEC defaults: read `input`, write into `out_dir`.
     pub fn file(input: LineSource, out_dir: &Path, disorder_ms: Millis) -> Self {
         RunOptions {
@@ -239,6 +250,13 @@ pub fn run(options: RunOptions, config: timely::Config) -> Result<RunSummary, Ru
             source,
         })?;
     }
+    tracing::info!(
+        input = ?options.input_name(),
+        out_dir = ?options.out_dir,
+        disorder_ms = options.disorder_ms,
+        communication = ?config.communication,
+        "starting LOGI-1"
+    );
     let progress = options
         .progress_every
         .map(|every| spawn_progress(every, Arc::clone(&counters), started));

@@ -397,3 +397,18 @@ fn library_run_file_process_binary_2() {
     let _ = summary;
     check_run(&out, &expected);
 }
+
+/// A longer sweep for soak runs, off by default: `TIDEWATCH_ORACLE_SEEDS=13-200 cargo test
+/// --release --test oracle_logi1 many_seeds -- --ignored`.
+#[test]
+#[ignore]
+fn many_seeds() {
+    let range = std::env::var("TIDEWATCH_ORACLE_SEEDS").unwrap_or_else(|_| "13-40".to_string());
+    let (from, to) = range
+        .split_once('-')
+        .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
+        .expect("TIDEWATCH_ORACLE_SEEDS looks like 13-200");
+    for seed in from..=to {
+        cli_matches_oracle(seed);
+    }
+}

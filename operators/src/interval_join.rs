@@ -117,7 +117,8 @@ where
 {
     let left_pact = Exchange::new(|(key, _, _): &(K, Millis, L)| route_hash(key));
     let right_pact = Exchange::new(|(key, _, _): &(K, Millis, R)| route_hash(key));
-    left.binary_frontier(right, left_pact, right_pact, NAME, |_capability, _info| {
+    left.binary_frontier(right, left_pact, right_pact, NAME, |_capability, info| {
+        let operator_id = info.global_id;
         let mut pending: BTreeMap<u64, Pending<K, L, R>> = BTreeMap::new();
         // Most keys have one left record: keep it inline, without a heap allocation.
         let mut state: FxHashMap<K, SmallVec<[(Millis, L); 1]>> = FxHashMap::default();
@@ -187,10 +188,19 @@ where
                 None => state.clear(),
                 Some(frontier) if frontier >= last_sweep.saturating_add(sweep_every) => {
                     last_sweep = frontier;
+                    let before = state.len();
                     state.retain(|_, candidates| {
                         candidates.retain(|(ts, _)| frontier <= ts.saturating_add(upper_ms));
                         !candidates.is_empty()
                     });
+                    tracing::debug!(
+                        operator = NAME,
+                        operator_id,
+                        horizon = frontier,
+                        keys_before = before,
+                        keys_after = state.len(),
+                        "swept expired state"
+                    );
                 }
                 Some(_) => {}
             }

@@ -80,7 +80,8 @@ where
     let pact = Exchange::new(move |(key, ts, _): &(K, Millis, A::Input)| {
         route_hash(&(key, ts - ts % window_ms))
     });
-    stream.unary_frontier(pact, NAME, move |_capability, _info| {
+    stream.unary_frontier(pact, NAME, move |_capability, info| {
+        let worker = info.global_id;
         // Open windows by window end: a capability at the window end and one aggregate per key.
         let mut open: BTreeMap<Millis, (Capability<u64>, FxHashMap<K, A>)> = BTreeMap::new();
         move |(input, frontier), output| {
@@ -106,6 +107,13 @@ where
                 }
                 let (capability, aggregates) = entry.remove();
                 let window_start = window_end - window_ms;
+                tracing::debug!(
+                    operator = NAME,
+                    worker,
+                    window_end,
+                    keys = aggregates.len(),
+                    "window closed"
+                );
                 let mut session = output.session(&capability);
                 for (key, aggregate) in aggregates {
                     if let Some(finished) = aggregate.finish() {
