@@ -427,6 +427,8 @@ fn run_worker(
     let mut line = Vec::with_capacity(512);
     let mut stopped_early = false;
     let source_name = feed.name().to_string();
+    // Generated events have no byte offset: dead letters name their sequence number instead.
+    let mut generated = 0u64;
 
     'reading: loop {
         if options.stop.load(Ordering::Relaxed) {
@@ -452,7 +454,8 @@ fn run_worker(
                 Next::Event(event) => {
                     line.clear();
                     read += 1;
-                    (event, read - 1)
+                    generated += 1;
+                    (event, generated - 1)
                 }
                 Next::Line { offset } => {
                     read += 1;
