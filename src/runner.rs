@@ -211,6 +211,25 @@ impl Outputs {
         })
     }
 
+    /// Appends `rows` at `time` to the change log `which` picks (if that output is written).
+    fn write_changes<R: serde::Serialize>(
+        &mut self,
+        which: fn(&mut Outputs) -> &mut Option<ChangeLogWriter>,
+        time: u64,
+        rows: &[(R, isize)],
+    ) {
+        let Some(writer) = which(self).as_mut() else {
+            return;
+        };
+        let failed = rows
+            .iter()
+            .map(|(row, diff)| writer.write(row, time, *diff))
+            .find(Result::is_err);
+        if let Some(result) = failed {
+            self.record(result);
+        }
+    }
+
     fn record(&mut self, result: Result<(), SinkError>) {
         if let Err(error) = result {
             self.error.get_or_insert(error);
@@ -364,15 +383,11 @@ fn run_worker(
                 results.windows.inner.probe_with(&probe),
                 "WindowsSink",
                 move |time, rows: &[(WindowRow, isize)]| {
-                    let mut sink = sink.borrow_mut();
-                    for (row, diff) in rows {
-                        count.windows.fetch_add(1, Ordering::Relaxed);
-                        let result = match sink.windows.as_mut() {
-                            Some(w) => w.write(row, time, *diff),
-                            None => Ok(()),
-                        };
-                        sink.record(result);
-                    }
+                    count
+                        .windows
+                        .fetch_add(rows.len() as u64, Ordering::Relaxed);
+                    sink.borrow_mut()
+                        .write_changes(|o| &mut o.windows, time, rows);
                 },
             );
 
@@ -384,18 +399,17 @@ fn run_worker(
                 results.alerts.inner.probe_with(&probe),
                 "AlertsSink",
                 move |time, rows: &[(AlertRow, isize)]| {
-                    let mut sink = sink.borrow_mut();
-                    for (row, diff) in rows {
-                        count.alerts.fetch_add(1, Ordering::Relaxed);
-                        if print && row.window_start >= print_from {
+                    count.alerts.fetch_add(rows.len() as u64, Ordering::Relaxed);
+                    if print {
+                        for (row, diff) in rows
+                            .iter()
+                            .filter(|(row, _)| row.window_start >= print_from)
+                        {
                             terminal::print_alert(row, *diff);
                         }
-                        let result = match sink.alerts.as_mut() {
-                            Some(w) => w.write(row, time, *diff),
-                            None => Ok(()),
-                        };
-                        sink.record(result);
                     }
+                    sink.borrow_mut()
+                        .write_changes(|o| &mut o.alerts, time, rows);
                 },
             );
 
