@@ -330,11 +330,11 @@ fn print_summary(summary: &RunSummary) {
     let mut err = std::io::stderr().lock();
     let _ = writeln!(
         err,
-        "tidewatch: {} {} lines in {:.2} s ({:.0} lines/s, {} worker(s)): events in {}, dead letters {} (late {}), windows {}, alerts {}",
+        "tidewatch: {} {} lines in {:.2} s ({:.0} events/s, {} worker(s)): events in {}, dead letters {} (late {}), windows {}, alerts {}",
         if summary.stopped_early { "stopped after" } else { "done:" },
         summary.lines_read,
         summary.elapsed.as_secs_f64(),
-        summary.lines_per_second(),
+        summary.events_per_second(),
         summary.workers,
         summary.events_in,
         summary.dead_letters,

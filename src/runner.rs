@@ -119,6 +119,11 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
+    /// Valid events taken in per second of wall-clock time.
+    pub fn events_per_second(&self) -> f64 {
+        self.events_in as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
     /// Lines read per second of wall-clock time.
     pub fn lines_per_second(&self) -> f64 {
         self.lines_read as f64 / self.elapsed.as_secs_f64().max(1e-9)
