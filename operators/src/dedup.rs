@@ -82,7 +82,6 @@ mod tests {
     use rand::seq::SliceRandom;
     use rand::{Rng, SeedableRng};
     use std::collections::BTreeSet;
-    use timely::dataflow::operators::capture::Extract;
     use timely::dataflow::operators::vec::UnorderedInput;
     use timely::dataflow::operators::Capture;
 
@@ -115,10 +114,7 @@ mod tests {
     }
 
     fn run(config: timely::Config, records: Vec<(u64, u64)>) -> BTreeSet<(u64, u64)> {
-        let (send, recv) = std::sync::mpsc::channel();
-        let send = std::sync::Arc::new(std::sync::Mutex::new(send));
-        timely::execute(config, move |worker| {
-            let send = send.lock().map(|s| s.clone()).expect("lock");
+        let captured = crate::testing::run_captured(config, move |worker, send| {
             let index = worker.index();
             let peers = worker.peers();
             let ((mut handle, capability), ()) = worker.dataflow::<u64, _, _>(|scope| {
@@ -135,9 +131,8 @@ mod tests {
                 }
             }
             drop(capability);
-        })
-        .expect("timely");
-        recv.extract()
+        });
+        captured
             .into_iter()
             .flat_map(|(t, v)| v.into_iter().map(move |x| (t, x)))
             .collect()

@@ -213,7 +213,6 @@ mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
     use std::collections::BTreeMap;
-    use timely::dataflow::operators::capture::Extract;
     use timely::dataflow::operators::vec::UnorderedInput;
     use timely::dataflow::operators::Capture;
 
@@ -243,10 +242,7 @@ mod tests {
         upper: Millis,
         grid: u64,
     ) -> BTreeMap<(u32, u32, Millis), isize> {
-        let (send, recv) = std::sync::mpsc::channel();
-        let send = std::sync::Arc::new(std::sync::Mutex::new(send));
-        timely::execute(config, move |worker| {
-            let send = send.lock().map(|s| s.clone()).expect("lock");
+        let captured = crate::testing::run_captured(config, move |worker, send| {
             let (index, peers) = (worker.index(), worker.peers());
             let ((mut left_in, left_cap), (mut right_in, right_cap)) = worker
                 .dataflow::<u64, _, _>(|scope| {
@@ -276,10 +272,9 @@ mod tests {
                     .session(&right_cap.delayed(&(record.1 - record.1 % grid)))
                     .give(*record);
             }
-        })
-        .expect("timely");
+        });
         let mut out = BTreeMap::new();
-        for (_, batch) in recv.extract() {
+        for (_, batch) in captured {
             for pair in batch {
                 *out.entry(pair).or_insert(0) += 1;
             }
@@ -291,35 +286,32 @@ mod tests {
     /// expired by the right frontier alone.
     #[test]
     fn lagging_left_frontier_keeps_matching_lefts() {
-        let (send, recv) = std::sync::mpsc::channel();
-        let send = std::sync::Arc::new(std::sync::Mutex::new(send));
-        timely::execute(timely::Config::thread(), move |worker| {
-            let send = send.lock().map(|s| s.clone()).expect("lock");
-            let ((mut left_in, left_cap), (mut right_in, right_cap)) = worker
-                .dataflow::<u64, _, _>(|scope| {
-                    let (left_handle, left) = scope.new_unordered_input::<Record>();
-                    let (right_handle, right) = scope.new_unordered_input::<Record>();
-                    interval_join(left, right, 100, |_k, (lts, lp), (rts, rp)| {
-                        (*lp, *rp, rts - lts)
-                    })
-                    .capture_into(send);
-                    (left_handle, right_handle)
-                });
-            left_in.activate().session(&left_cap).give((7, 0, 1));
-            right_in
-                .activate()
-                .session(&right_cap.delayed(&100))
-                .give((7, 100, 2));
-            let mut left_cap = left_cap;
-            left_cap.downgrade(&1);
-            drop(right_cap);
-            for _ in 0..20 {
-                worker.step();
-            }
-            drop(left_cap);
-        })
-        .expect("timely");
-        let pairs: Vec<_> = recv.extract().into_iter().flat_map(|(_, v)| v).collect();
+        let captured =
+            crate::testing::run_captured(timely::Config::thread(), move |worker, send| {
+                let ((mut left_in, left_cap), (mut right_in, right_cap)) = worker
+                    .dataflow::<u64, _, _>(|scope| {
+                        let (left_handle, left) = scope.new_unordered_input::<Record>();
+                        let (right_handle, right) = scope.new_unordered_input::<Record>();
+                        interval_join(left, right, 100, |_k, (lts, lp), (rts, rp)| {
+                            (*lp, *rp, rts - lts)
+                        })
+                        .capture_into(send);
+                        (left_handle, right_handle)
+                    });
+                left_in.activate().session(&left_cap).give((7, 0, 1));
+                right_in
+                    .activate()
+                    .session(&right_cap.delayed(&100))
+                    .give((7, 100, 2));
+                let mut left_cap = left_cap;
+                left_cap.downgrade(&1);
+                drop(right_cap);
+                for _ in 0..20 {
+                    worker.step();
+                }
+                drop(left_cap);
+            });
+        let pairs: Vec<_> = captured.into_iter().flat_map(|(_, v)| v).collect();
         assert_eq!(pairs, vec![(1, 2, 100)]);
     }
 

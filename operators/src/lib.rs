@@ -19,3 +19,6 @@ pub mod numeric;
 pub mod rolling_stats;
 pub mod tumbling;
 pub mod zscore;
+
+#[cfg(test)]
+mod testing;

@@ -187,7 +187,6 @@ mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
     use std::collections::BTreeMap;
-    use timely::dataflow::operators::capture::Extract;
     use timely::dataflow::operators::vec::UnorderedInput;
     use timely::dataflow::operators::Capture;
 
@@ -218,10 +217,7 @@ mod tests {
         range: Millis,
         step: Millis,
     ) -> Vec<Output> {
-        let (send, recv) = std::sync::mpsc::channel();
-        let send = std::sync::Arc::new(std::sync::Mutex::new(send));
-        timely::execute(config, move |worker| {
-            let send = send.lock().map(|s| s.clone()).expect("lock");
+        let captured = crate::testing::run_captured(config, move |worker, send| {
             let (index, peers) = (worker.index(), worker.peers());
             let (mut input, capability) = worker.dataflow::<u64, _, _>(|scope| {
                 let (handle, stream) =
@@ -239,9 +235,8 @@ mod tests {
                     .session(&capability.delayed(&arrival))
                     .give((((*key, *t), value), arrival, 1));
             }
-        })
-        .expect("timely");
-        recv.extract().into_iter().flat_map(|(_, v)| v).collect()
+        });
+        captured.into_iter().flat_map(|(_, v)| v).collect()
     }
 
     #[test]

@@ -129,7 +129,6 @@ where
 mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
-    use timely::dataflow::operators::capture::Extract;
     use timely::dataflow::operators::vec::UnorderedInput;
     use timely::dataflow::operators::Capture;
 
@@ -150,10 +149,7 @@ mod tests {
     type Row = (u64, (u32, Millis, (u64, u64)));
 
     fn run(config: timely::Config, records: Vec<(u32, Millis, u64)>) -> Vec<Row> {
-        let (send, recv) = std::sync::mpsc::channel();
-        let send = std::sync::Arc::new(std::sync::Mutex::new(send));
-        timely::execute(config, move |worker| {
-            let send = send.lock().map(|s| s.clone()).expect("lock");
+        let captured = crate::testing::run_captured(config, move |worker, send| {
             let (index, peers) = (worker.index(), worker.peers());
             let (mut handle, capability) = worker.dataflow::<u64, _, _>(|scope| {
                 let (handle, stream) = scope.new_unordered_input::<(u32, Millis, u64)>();
@@ -166,10 +162,8 @@ mod tests {
                     .session(&capability.delayed(&(record.1 - record.1 % 500)))
                     .give(*record);
             }
-        })
-        .expect("timely");
-        let mut rows: Vec<Row> = recv
-            .extract()
+        });
+        let mut rows: Vec<Row> = captured
             .into_iter()
             .flat_map(|(t, v)| v.into_iter().map(move |r| (t, r)))
             .collect();
