@@ -492,10 +492,11 @@ fn run_worker(
                 batch.push((config.timely_time(ts), event));
             } else {
                 late += 1;
-                let mut raw = Vec::new();
-                event.write_json(&mut raw);
-                let bytes = if line.is_empty() { &raw } else { &line };
-                letters.push(dead_letter(Rejection::Late, bytes, &source_name, offset));
+                // A generated event has no line as read: its JSON form stands in for it.
+                if line.is_empty() {
+                    event.write_json(&mut line);
+                }
+                letters.push(dead_letter(Rejection::Late, &line, &source_name, offset));
             }
         }
         counters.lines_read.fetch_add(read, Ordering::Relaxed);
