@@ -99,14 +99,7 @@ mod tests {
                 .collect();
             let expected: BTreeSet<(u64, u64)> = records.iter().copied().collect();
             records.shuffle(&mut rng);
-            for config in [
-                timely::Config::thread(),
-                timely::Config::process(2),
-                timely::Config {
-                    communication: timely::CommunicationConfig::ProcessBinary(3),
-                    worker: timely::WorkerConfig::default(),
-                },
-            ] {
+            for config in crate::testing::worker_configs() {
                 let got = run(config, records.clone());
                 assert_eq!(got, expected, "seed {seed}");
             }

@@ -266,14 +266,7 @@ mod tests {
                     .any(|(_, n, _, sd)| *n >= 10 && *sd == 0.0),
                 "constant key 3 has sigma exactly 0"
             );
-            for config in [
-                timely::Config::thread(),
-                timely::Config::process(2),
-                timely::Config {
-                    communication: timely::CommunicationConfig::ProcessBinary(3),
-                    worker: timely::WorkerConfig::default(),
-                },
-            ] {
+            for config in crate::testing::worker_configs() {
                 let got = run(config, points.clone(), range, step);
                 let mut seen: BTreeMap<(u32, Millis), Row> = BTreeMap::new();
                 for (((key, t), (value, stats)), time, diff) in got {

@@ -25,3 +25,16 @@ where
     .expect("timely runs");
     recv.extract()
 }
+
+/// The worker setups every operator test runs under: one thread, two threads, and three
+/// threads exchanging serialized data (`ProcessBinary`, so serde is exercised).
+pub(crate) fn worker_configs() -> [timely::Config; 3] {
+    [
+        timely::Config::thread(),
+        timely::Config::process(2),
+        timely::Config {
+            communication: timely::CommunicationConfig::ProcessBinary(3),
+            worker: timely::WorkerConfig::default(),
+        },
+    ]
+}

@@ -195,14 +195,7 @@ mod tests {
                 .map(|((start, key), agg)| (start + 1_000, (key, start, agg)))
                 .collect();
             expected.sort();
-            for config in [
-                timely::Config::thread(),
-                timely::Config::process(2),
-                timely::Config {
-                    communication: timely::CommunicationConfig::ProcessBinary(4),
-                    worker: timely::WorkerConfig::default(),
-                },
-            ] {
+            for config in crate::testing::worker_configs() {
                 assert_eq!(run(config, records.clone()), expected, "seed {seed}");
             }
         }
