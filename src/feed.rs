@@ -5,6 +5,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tidewatch_connectors::generator::{Generator, GeneratorConfig};
 use tidewatch_connectors::jsonl_source::{LineReader, SourceError};
+use tidewatch_connectors::kafka::source::KafkaSource;
 use tidewatch_operators::event::{Event, Millis};
 
 /// How fast the generator emits.
@@ -32,17 +33,19 @@ pub struct GeneratorSpec {
 
 /// The next thing a feed has.
 pub enum Next {
-    /// A line, now in the caller's buffer, at this byte offset.
+    /// A line, now in the caller's buffer, from part `part` of the feed at this offset.
     Line {
-        /// Byte offset in the source.
+        /// Which of the feed's parts (Kafka partitions; 0 for a file or stdin).
+        part: usize,
+        /// Byte offset in the source (Kafka: the message's offset).
         offset: u64,
     },
     /// A generated event.
     Event(Event),
-    /// Nothing due yet; the source's clock says no event below `clock_ms` will come.
+    /// Nothing due yet; if the source has a clock, it says no event below `clock_ms` will come.
     Idle {
         /// Event time the source has reached without events.
-        clock_ms: Millis,
+        clock_ms: Option<Millis>,
     },
     /// The input has ended.
     Done,
@@ -54,6 +57,8 @@ pub enum Feed {
     Lines(LineReader),
     /// Generated events.
     Generator(PacedGenerator),
+    /// Kafka partitions.
+    Kafka(Box<KafkaSource>),
 }
 
 /// A generator with a pacing.
@@ -78,18 +83,21 @@ impl Feed {
         input: &crate::runner::InputSpec,
         index: usize,
         peers: usize,
-    ) -> Result<Self, SourceError> {
+    ) -> Result<Self, crate::runner::RunError> {
         match input {
+            crate::runner::InputSpec::Kafka(config) => Ok(Feed::Kafka(Box::new(
+                KafkaSource::open(config, index, peers)?,
+            ))),
             crate::runner::InputSpec::Lines(source) => {
                 Ok(Feed::Lines(LineReader::open(source, index, peers)?))
             }
             crate::runner::InputSpec::Generator(spec) => {
                 let generator =
                     Generator::for_worker(spec.config.clone(), index, peers).map_err(|error| {
-                        SourceError::Io {
+                        crate::runner::RunError::from(SourceError::Io {
                             path: "generator".to_string(),
                             source: std::io::Error::new(std::io::ErrorKind::InvalidInput, error),
-                        }
+                        })
                     })?;
                 let per_worker_rate = match spec.pacing {
                     Pacing::Rate(rate) => rate / peers.max(1) as f64,
@@ -112,17 +120,52 @@ impl Feed {
         match self {
             Feed::Lines(reader) => reader.name(),
             Feed::Generator(_) => "generator",
+            Feed::Kafka(_) => "kafka",
         }
     }
 
-    /// The next line or event, if one is due.
-    pub fn next(&mut self, line: &mut Vec<u8>) -> Result<Next, SourceError> {
+    /// Number of parts (sources with their own watermark): Kafka partitions, else 1.
+    pub fn parts(&self) -> usize {
+        match self {
+            Feed::Kafka(source) => source.parts(),
+            _ => 1,
+        }
+    }
+
+    /// Whether `part` holds the worker's watermark back (Kafka: not idle, not at its end).
+    pub fn holds_watermark(&self, part: usize) -> bool {
+        match self {
+            Feed::Kafka(source) => source.holds_watermark(part),
+            _ => true,
+        }
+    }
+
+    /// The Kafka source, if this is one.
+    pub fn kafka(&mut self) -> Option<&mut KafkaSource> {
+        match self {
+            Feed::Kafka(source) => Some(source),
+            _ => None,
+        }
+    }
+
+    /// The next line or event, if one is due; `may_read` says which parts may be read now
+    /// (the runner holds back parts that run too far ahead).
+    pub fn next(
+        &mut self,
+        line: &mut Vec<u8>,
+        may_read: &dyn Fn(usize) -> bool,
+    ) -> Result<Next, SourceError> {
         match self {
             Feed::Lines(reader) => Ok(match reader.next_line(line)? {
-                Some(offset) => Next::Line { offset },
+                Some(offset) => Next::Line { part: 0, offset },
                 None => Next::Done,
             }),
             Feed::Generator(paced) => Ok(paced.next()),
+            Feed::Kafka(source) => Ok(match source.next_message(line, may_read) {
+                Some((part, offset)) => Next::Line { part, offset },
+                None if source.finished() => Next::Done,
+                None => Next::Idle { clock_ms: None },
+            }),
         }
     }
 }
@@ -142,13 +185,15 @@ impl PacedGenerator {
                     Duration::from_secs_f64(self.emitted as f64 / self.per_worker_rate.max(1e-9));
                 if self.started.elapsed() < due {
                     // The clock of a rate-paced generator is its own emit time.
-                    return Next::Idle { clock_ms: 0 };
+                    return Next::Idle { clock_ms: None };
                 }
             }
             Pacing::RealTime => {
                 let now = wall_clock_ms();
                 if emit_ms > now {
-                    return Next::Idle { clock_ms: now };
+                    return Next::Idle {
+                        clock_ms: Some(now),
+                    };
                 }
             }
         }

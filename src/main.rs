@@ -11,8 +11,9 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 
 use tidewatch::feed::{GeneratorSpec, Pacing};
-use tidewatch::runner::{self, InputSpec, RunOptions, RunSummary};
+use tidewatch::runner::{self, InputSpec, KafkaSinkSpec, RunOptions, RunSummary};
 use tidewatch_connectors::generator::{self, GeneratorConfig};
+use tidewatch_connectors::kafka::{self, sink::SinkTopics, source, KafkaConfig};
 use tidewatch_connectors::jsonl_source::LineSource;
 use tidewatch_dataflows::logi1::Logi1Config;
 
@@ -41,6 +42,19 @@ enum Command {
     Run(RunArgs),
     /// Write generated traffic (orders, deliveries, sensors) as a JSON Lines file.
     Generate(GenerateArgs),
+    /// Start an in-memory Kafka broker on 127.0.0.1 for development and tests (NOT durable),
+    /// with the default topics created, until Ctrl-C.
+    #[command(after_help = "Examples:
+  tidewatch broker                                # 127.0.0.1:9092, orders, deliveries, sensors, tidewatch.* (4 partitions)
+  tidewatch broker --port 19092 --partitions 8 --topic clicks:2")]
+    Broker(BrokerArgs),
+    /// Load JSON Lines (or generated traffic) into Kafka: each line one message, in the topic
+    /// of its `type`, keyed by its `warehouse`.
+    #[command(after_help = "Examples:
+  tidewatch produce --kafka 127.0.0.1:9092 --input events.jsonl
+  tidewatch produce --kafka 127.0.0.1:9092 --generate --rate 2000      # until Ctrl-C
+  tidewatch produce --kafka 127.0.0.1:9092 --generate --events 100000 --warehouses 4")]
+    Produce(ProduceArgs),
 }
 
 #[derive(Args, Debug)]
@@ -63,7 +77,71 @@ struct RunArgs {
     #[command(flatten)]
     generator: GeneratorArgs,
     #[command(flatten)]
+    kafka: KafkaArgs,
+    #[command(flatten)]
     cluster: ClusterArgs,
+}
+
+#[derive(Args, Debug)]
+struct KafkaArgs {
+    /// Read the events from Kafka at these bootstrap servers (HOST:PORT[,HOST:PORT...]).
+    #[arg(long, value_name = "HOST:PORT", conflicts_with_all = ["input", "rate", "fast", "minutes"])]
+    kafka: Option<String>,
+    /// Kafka: input topics (the `type` field, not the topic, decides an event's type).
+    #[arg(long, value_name = "T1,T2,...", value_delimiter = ',', default_value = "orders,deliveries,sensors", requires = "kafka")]
+    topics: Vec<String>,
+    /// Kafka: consumer group whose committed offsets are read (--from committed) and written.
+    #[arg(long, value_name = "NAME", default_value = "tidewatch", requires = "kafka")]
+    group: String,
+    /// Kafka: where to start reading.
+    #[arg(long, value_enum, default_value_t = FromArg::Earliest, requires = "kafka")]
+    from: FromArg,
+    /// Where the outputs go [default: kafka with --kafka unless --out is given, else files].
+    #[arg(long, value_enum)]
+    sink: Option<SinkArg>,
+    /// Kafka: exit once every assigned partition has reached the end offset it had at start
+    /// and every output is flushed (replays, backfills, tests).
+    #[arg(long, requires = "kafka")]
+    stop_at_end: bool,
+    /// Kafka: a partition with nothing new for this long stops holding the watermark back.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, requires = "kafka")]
+    idle_timeout: f64,
+    /// Kafka: topic for alert deltas.
+    #[arg(long, value_name = "TOPIC", default_value = kafka::DEFAULT_ALERTS_TOPIC)]
+    alerts_topic: String,
+    /// Kafka: topic for window deltas.
+    #[arg(long, value_name = "TOPIC", default_value = kafka::DEFAULT_WINDOWS_TOPIC)]
+    windows_topic: String,
+    /// Kafka: topic for dead letters.
+    #[arg(long, value_name = "TOPIC", default_value = kafka::DEFAULT_DLQ_TOPIC)]
+    dlq_topic: String,
+    /// Kafka: a librdkafka property passed through to every client (repeatable), e.g.
+    /// security.protocol=SASL_SSL, sasl.mechanism=PLAIN, ssl.ca.location=/path/ca.pem.
+    #[arg(long = "kafka-option", value_name = "KEY=VALUE", value_parser = kafka::parse_option)]
+    kafka_options: Vec<(String, String)>,
+    /// Kafka sink without --kafka: the brokers to write to.
+    #[arg(long, value_name = "HOST:PORT")]
+    sink_kafka: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum FromArg {
+    /// The beginning of each partition.
+    Earliest,
+    /// Only messages produced after the start.
+    Latest,
+    /// The group's committed offsets: resume an earlier run (appends to its output files).
+    Committed,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum SinkArg {
+    /// Kafka topics (--alerts-topic, --windows-topic, --dlq-topic).
+    Kafka,
+    /// windows.jsonl, alerts.jsonl and dlq.jsonl in --out.
+    Files,
+    /// Both.
+    Both,
 }
 
 #[derive(Args, Debug)]
@@ -155,6 +233,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run(args),
         Command::Generate(args) => generate(args),
+        Command::Broker(args) => broker(args),
+        Command::Produce(args) => produce(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -241,6 +321,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     }
 
     let (input, demo) = match &args.input {
+        None if args.kafka.kafka.is_some() => (kafka_input(&args.kafka)?, false),
         Some(path) if path.as_os_str() == "-" => (InputSpec::Lines(LineSource::Stdin), false),
         Some(path) => {
             let meta = std::fs::metadata(path)
@@ -307,9 +388,12 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             DEMO_PRINT_BACK_MS / 60_000
         );
     }
+    let (out_dir, kafka_sink) = sinks(&args)?;
     let options = RunOptions {
         input,
-        out_dir: args.out.clone(),
+        out_dir,
+        kafka_sink,
+        flush_every: runner::DEFAULT_FLUSH_EVERY,
         disorder_ms: args.disorder_ms,
         print_alerts: !args.quiet,
         print_alerts_from_ms: if demo {
@@ -324,6 +408,84 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     let summary = runner::run(options, config)?;
     print_summary(&summary);
     Ok(())
+}
+
+/// The Kafka input of `run --kafka`.
+fn kafka_input(args: &KafkaArgs) -> anyhow::Result<InputSpec> {
+    let Some(brokers) = &args.kafka else {
+        bail!("--kafka is required for a Kafka input");
+    };
+    if args.topics.iter().any(|t| t.trim().is_empty()) {
+        bail!("--topics has an empty topic name");
+    }
+    if !(args.idle_timeout.is_finite() && args.idle_timeout >= 0.0) {
+        bail!(
+            "--idle-timeout must be a non-negative number of seconds, got {}",
+            args.idle_timeout
+        );
+    }
+    let mut config = source::SourceConfig::new(kafka_config(brokers, args));
+    config.topics = args.topics.iter().map(|t| t.trim().to_string()).collect();
+    config.group = args.group.clone();
+    config.from = match args.from {
+        FromArg::Earliest => source::StartFrom::Earliest,
+        FromArg::Latest => source::StartFrom::Latest,
+        FromArg::Committed => source::StartFrom::Committed,
+    };
+    config.stop_at_end = args.stop_at_end;
+    config.idle_timeout = Duration::from_secs_f64(args.idle_timeout);
+    Ok(InputSpec::Kafka(config))
+}
+
+fn kafka_config(brokers: &str, args: &KafkaArgs) -> KafkaConfig {
+    KafkaConfig {
+        brokers: brokers.to_string(),
+        options: args.kafka_options.clone(),
+    }
+}
+
+/// The output directory and the Kafka sink of `run`, from --out, --sink and --kafka.
+fn sinks(args: &RunArgs) -> anyhow::Result<(Option<PathBuf>, Option<KafkaSinkSpec>)> {
+    let k = &args.kafka;
+    let sink_brokers = k.sink_kafka.clone().or_else(|| k.kafka.clone());
+    let choice = match k.sink {
+        Some(choice) => choice,
+        None if k.kafka.is_some() && args.out.is_none() => SinkArg::Kafka,
+        None if k.sink_kafka.is_some() && args.out.is_none() => SinkArg::Kafka,
+        None if k.sink_kafka.is_some() => SinkArg::Both,
+        None => SinkArg::Files,
+    };
+    let kafka_sink = match choice {
+        SinkArg::Files => None,
+        SinkArg::Kafka | SinkArg::Both => {
+            let Some(brokers) = sink_brokers else {
+                bail!("--sink kafka needs --kafka HOST:PORT (or --sink-kafka HOST:PORT)");
+            };
+            Some(KafkaSinkSpec {
+                kafka: kafka_config(&brokers, k),
+                topics: SinkTopics {
+                    alerts: k.alerts_topic.clone(),
+                    windows: k.windows_topic.clone(),
+                    dlq: k.dlq_topic.clone(),
+                },
+            })
+        }
+    };
+    let out_dir = match choice {
+        SinkArg::Kafka => {
+            if args.out.is_some() {
+                bail!("--out was given with --sink kafka: use --sink both to write files too");
+            }
+            None
+        }
+        SinkArg::Files | SinkArg::Both => {
+            if choice == SinkArg::Both && args.out.is_none() {
+                bail!("--sink both needs --out DIR");
+            }
+            args.out.clone()
+        }
+    };
+    Ok((out_dir, kafka_sink))
 }
 
 fn print_summary(summary: &RunSummary) {
@@ -342,6 +504,12 @@ fn print_summary(summary: &RunSummary) {
         summary.windows,
         summary.alerts,
     );
+    if let Some(below) = summary.resumed_below {
+        let _ = writeln!(
+            err,
+            "tidewatch: resumed from committed offsets; outputs at times below {below} were written by the earlier run and were not repeated"
+        );
+    }
 }
 
 fn generate(args: GenerateArgs) -> anyhow::Result<()> {
@@ -365,5 +533,203 @@ fn generate(args: GenerateArgs) -> anyhow::Result<()> {
         written
     };
     eprintln!("tidewatch: wrote {} events ({written} bytes)", args.events);
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+struct BrokerArgs {
+    /// Port on 127.0.0.1 to listen on (0 picks a free one; the line printed at start says which).
+    #[arg(long, default_value_t = tidewatch_connectors::kafka::broker::DEFAULT_BROKER_PORT)]
+    port: u16,
+    /// Partitions of each topic created at start (unless its --topic says otherwise).
+    #[arg(long, value_name = "N", default_value_t = tidewatch_connectors::kafka::broker::DEFAULT_PARTITIONS,
+          value_parser = clap::value_parser!(i32).range(1..=i64::from(tidewatch_connectors::kafka::broker::MAX_PARTITIONS)))]
+    partitions: i32,
+    /// Another topic to create, or a default one with another partition count (repeatable).
+    #[arg(long = "topic", value_name = "NAME[:PARTITIONS]")]
+    topics: Vec<tidewatch_connectors::kafka::broker::TopicSpec>,
+}
+
+#[derive(Args, Debug)]
+struct ProduceArgs {
+    /// Bootstrap servers of the Kafka cluster.
+    #[arg(long, value_name = "HOST:PORT[,HOST:PORT...]")]
+    kafka: String,
+    /// JSON Lines file to load (`-` for standard input).
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "generate",
+        conflicts_with = "generate"
+    )]
+    input: Option<PathBuf>,
+    /// Produce traffic from the built-in generator instead of a file.
+    #[arg(long)]
+    generate: bool,
+    /// Generator: stop after this many events [default: run until Ctrl-C].
+    #[arg(long, value_name = "N", requires = "generate")]
+    events: Option<u64>,
+    /// Generator: events per second, paced by the wall clock [default: as fast as the brokers take them].
+    #[arg(long, value_name = "EVENTS_PER_SEC", requires = "generate")]
+    rate: Option<f64>,
+    /// Generator: random seed.
+    #[arg(long, default_value_t = 42, requires = "generate")]
+    seed: u64,
+    /// Generator: number of warehouses.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=10_000), requires = "generate")]
+    warehouses: u32,
+    /// Topics of orders, deliveries and sensors (lines without a known `type` go to the first).
+    #[arg(
+        long,
+        value_name = "ORDERS,DELIVERIES,SENSORS",
+        default_value = "orders,deliveries,sensors"
+    )]
+    topics: tidewatch_connectors::kafka::produce::EventTopics,
+    /// A librdkafka property passed through to the producer (repeatable), e.g.
+    /// security.protocol=SASL_SSL, compression.type=zstd.
+    #[arg(long = "kafka-option", value_name = "KEY=VALUE", value_parser = tidewatch_connectors::kafka::parse_option)]
+    kafka_options: Vec<(String, String)>,
+}
+
+/// A stop flag raised by SIGINT or SIGTERM; a second signal exits at once.
+fn stop_on_signal() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))
+            .context("cannot install the signal handler")?;
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .context("cannot install the signal handler")?;
+    }
+    Ok(stop)
+}
+
+/// A Kafka connector error as one line (its message already names its cause).
+fn kafka_error(error: tidewatch_connectors::kafka::KafkaError) -> anyhow::Error {
+    anyhow::anyhow!("{error}")
+}
+
+fn broker(args: BrokerArgs) -> anyhow::Result<()> {
+    use tidewatch_connectors::kafka::broker::{
+        DevBroker, DevBrokerConfig, RETAINED_BYTES_PER_PARTITION,
+    };
+    let stop = stop_on_signal()?;
+    let mut config = DevBrokerConfig {
+        port: args.port,
+        partitions: args.partitions,
+        ..DevBrokerConfig::default()
+    };
+    for topic in args.topics {
+        config = config.with_topic(topic);
+    }
+    let broker = DevBroker::start(&config).map_err(kafka_error)?;
+    // Consecutive topics with the same partition count share one "(N partitions)".
+    let mut groups: Vec<(Vec<&str>, i32)> = Vec::new();
+    for (name, partitions) in broker.topics() {
+        match groups.last_mut() {
+            Some((names, n)) if n == partitions => names.push(name),
+            _ => groups.push((vec![name], *partitions)),
+        }
+    }
+    let topics: Vec<String> = groups
+        .iter()
+        .map(|(names, n)| {
+            format!(
+                "{} ({n} partition{})",
+                names.join(", "),
+                if *n == 1 { "" } else { "s" }
+            )
+        })
+        .collect();
+    // Scripts and tests wait for this line: write it at once.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "tidewatch broker: listening on {} — in memory, NOT durable, keeps the newest {} MiB of each partition \
+         (development only); topics {}",
+        broker.bootstrap(),
+        RETAINED_BYTES_PER_PARTITION >> 20,
+        topics.join(", ")
+    );
+    let _ = out.flush();
+    drop(out);
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(broker);
+    eprintln!("tidewatch broker: stopped");
+    Ok(())
+}
+
+fn produce(args: ProduceArgs) -> anyhow::Result<()> {
+    use tidewatch_connectors::kafka::produce::{
+        produce_generated, produce_lines, GeneratedLoad, ProduceConfig,
+    };
+    if let Some(path) = args.input.as_ref().filter(|p| p.as_os_str() != "-") {
+        let meta = std::fs::metadata(path)
+            .with_context(|| format!("cannot read input file {}", path.display()))?;
+        if !meta.is_file() {
+            bail!("input {} is not a file", path.display());
+        }
+    }
+    if let Some(rate) = args.rate {
+        if !(rate.is_finite() && rate > 0.0) {
+            bail!("--rate must be a positive number of events per second, got {rate}");
+        }
+    }
+    let stop = stop_on_signal()?;
+    let config = ProduceConfig {
+        kafka: tidewatch_connectors::kafka::KafkaConfig {
+            brokers: args.kafka.clone(),
+            options: args.kafka_options,
+        },
+        topics: args.topics,
+    };
+    let summary = match &args.input {
+        None => {
+            let generator_config = GeneratorConfig {
+                seed: args.seed,
+                warehouses: args.warehouses as usize,
+                ..GeneratorConfig::default()
+            }
+            .with_default_incidents();
+            let generator = generator::Generator::new(generator_config, |_| true)
+                .context("invalid generator settings")?;
+            let load = GeneratedLoad {
+                events: args.events,
+                rate: args.rate,
+            };
+            produce_generated(&config, generator, &load, &stop)
+        }
+        Some(path) if path.as_os_str() == "-" => {
+            produce_lines(&config, std::io::stdin().lock(), &stop)
+        }
+        Some(path) => {
+            let file = std::fs::File::open(path)
+                .with_context(|| format!("cannot read input file {}", path.display()))?;
+            produce_lines(
+                &config,
+                std::io::BufReader::with_capacity(1 << 20, file),
+                &stop,
+            )
+        }
+    }
+    .map_err(kafka_error)?;
+    let per_topic: Vec<String> = summary
+        .per_topic
+        .iter()
+        .map(|(topic, count)| format!("{topic} {count}"))
+        .collect();
+    eprintln!(
+        "tidewatch produce: {} {} messages ({} bytes) in {:.2} s ({:.0} messages/s) to {}: {}; unroutable {} (sent to {} without a key)",
+        if summary.stopped_early { "stopped after" } else { "done:" },
+        summary.lines,
+        summary.bytes,
+        summary.elapsed.as_secs_f64(),
+        summary.messages_per_second(),
+        args.kafka,
+        per_topic.join(", "),
+        summary.unroutable,
+        config.topics.orders,
+    );
     Ok(())
 }

@@ -13,17 +13,21 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::vec::UnorderedInput;
-use timely::dataflow::operators::Probe;
+use timely::dataflow::operators::vec::{Broadcast, UnorderedInput};
+use timely::dataflow::operators::{Concatenate, Probe};
 use timely::dataflow::ProbeHandle;
 
 use tidewatch_connectors::jsonl_source::{LineSource, SourceError};
+use tidewatch_connectors::kafka::sink::{KafkaSink, Output, SinkTopics, FINAL_FLUSH_TIMEOUT};
+use tidewatch_connectors::kafka::source::{read_resume, SourceConfig, StartFrom};
+use tidewatch_connectors::kafka::{KafkaConfig, KafkaError};
 use tidewatch_connectors::sink::{
-    final_deltas, ChangeLogWriter, DeadLetter, DeadLetterWriter, SinkError,
+    durable, encode_change, final_deltas, ChangeLogWriter, DeadLetter, DeadLetterWriter, Flush,
+    SinkError,
 };
-use tidewatch_connectors::watermark::Watermark;
+use tidewatch_connectors::watermark::PartWatermarks;
 use tidewatch_dataflows::logi1::{logi1, AlertRow, Logi1Config, WindowRow};
 use tidewatch_operators::event::{Event, Millis};
 use tidewatch_operators::validate::{parse_line, Rejection};
@@ -44,6 +48,17 @@ pub enum InputSpec {
     Lines(LineSource),
     /// The built-in generator.
     Generator(crate::feed::GeneratorSpec),
+    /// Kafka topics.
+    Kafka(SourceConfig),
+}
+
+/// The Kafka sink of a run: where, and to which topics.
+#[derive(Clone, Debug)]
+pub struct KafkaSinkSpec {
+    /// Brokers and options.
+    pub kafka: KafkaConfig,
+    /// Output topics.
+    pub topics: SinkTopics,
 }
 
 /// Options of a run.
@@ -66,6 +81,11 @@ pub struct RunOptions {
     pub logi1: Logi1Config,
     /// Log progress (lines read, dead letters, outputs) this often while running.
     pub progress_every: Option<Duration>,
+    /// Also (or only, without `out_dir`) write the outputs to Kafka topics.
+    pub kafka_sink: Option<KafkaSinkSpec>,
+    /// Flush the outputs at most this often (sooner at the end). Input offsets are committed
+    /// after a flush, so this is also the commit cadence.
+    pub flush_every: Duration,
 }
 
 impl RunOptions {
@@ -77,6 +97,13 @@ impl RunOptions {
             InputSpec::Generator(spec) => {
                 format!("generator (seed {}, {:?})", spec.config.seed, spec.pacing)
             }
+            InputSpec::Kafka(config) => format!(
+                "kafka {} topics {} (group {}, from {:?})",
+                config.kafka.brokers,
+                config.topics.join(","),
+                config.group,
+                config.from
+            ),
         }
     }
 
@@ -91,9 +118,14 @@ impl RunOptions {
             stop: Arc::new(AtomicBool::new(false)),
             logi1: Logi1Config::default(),
             progress_every: None,
+            kafka_sink: None,
+            flush_every: DEFAULT_FLUSH_EVERY,
         }
     }
 }
+
+/// Default of [`RunOptions::flush_every`].
+pub const DEFAULT_FLUSH_EVERY: Duration = Duration::from_millis(200);
 
 /// Counts of a finished run.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -116,6 +148,9 @@ pub struct RunSummary {
     pub elapsed: Duration,
     /// Whether the run was stopped before its input ended.
     pub stopped_early: bool,
+    /// A resumed run (`--from committed`): outputs at times below this were written by an
+    /// earlier run and were not written again.
+    pub resumed_below: Option<u64>,
 }
 
 impl RunSummary {
@@ -136,6 +171,9 @@ pub enum RunError {
     /// The input could not be read.
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// Kafka could not be read or written.
+    #[error(transparent)]
+    Kafka(#[from] KafkaError),
     /// An output could not be written.
     #[error(transparent)]
     Sink(#[from] SinkError),
@@ -182,11 +220,32 @@ struct Counters {
     alerts: AtomicU64,
 }
 
-/// The files worker 0 writes.
+/// A row's Kafka message key: its warehouse, so one warehouse's deltas stay in order.
+trait Keyed {
+    fn key(&self) -> &str;
+}
+
+impl Keyed for WindowRow {
+    fn key(&self) -> &str {
+        &self.warehouse
+    }
+}
+
+impl Keyed for AlertRow {
+    fn key(&self) -> &str {
+        &self.warehouse
+    }
+}
+
+/// The outputs worker 0 writes: files, a Kafka producer, or both.
 struct Outputs {
     windows: Option<ChangeLogWriter>,
     alerts: Option<ChangeLogWriter>,
     dead_letters: Option<DeadLetterWriter>,
+    kafka: Option<KafkaSink>,
+    /// Rows at times below this were written by an earlier run (a resumed run).
+    suppress_below: u64,
+    line: Vec<u8>,
     error: Option<SinkError>,
 }
 
@@ -196,43 +255,96 @@ impl Outputs {
             windows: None,
             alerts: None,
             dead_letters: None,
+            kafka: None,
+            suppress_below: 0,
+            line: Vec::with_capacity(512),
             error: None,
         }
     }
 
-    fn create(dir: Option<&Path>) -> Result<Self, RunError> {
+    /// Creates the files in `dir` (appending to them when `append`) and connects the Kafka
+    /// sink, if any.
+    fn create(
+        dir: Option<&Path>,
+        append: bool,
+        kafka: Option<&KafkaSinkSpec>,
+        suppress_below: u64,
+    ) -> Result<Self, RunError> {
+        let mut outputs = Outputs::none();
+        outputs.suppress_below = suppress_below;
+        if let Some(spec) = kafka {
+            outputs.kafka = Some(KafkaSink::create(&spec.kafka, spec.topics.clone())?);
+        }
         let Some(dir) = dir else {
-            return Ok(Outputs::none());
+            return Ok(outputs);
         };
         std::fs::create_dir_all(dir).map_err(|source| RunError::OutDir {
             path: dir.display().to_string(),
             source,
         })?;
-        Ok(Outputs {
-            windows: Some(ChangeLogWriter::create(&dir.join("windows.jsonl"))?),
-            alerts: Some(ChangeLogWriter::create(&dir.join("alerts.jsonl"))?),
-            dead_letters: Some(DeadLetterWriter::create(&dir.join("dlq.jsonl"))?),
-            error: None,
-        })
+        outputs.windows = Some(ChangeLogWriter::open(&dir.join("windows.jsonl"), append)?);
+        outputs.alerts = Some(ChangeLogWriter::open(&dir.join("alerts.jsonl"), append)?);
+        outputs.dead_letters = Some(DeadLetterWriter::open(&dir.join("dlq.jsonl"), append)?);
+        Ok(outputs)
     }
 
-    /// Appends `rows` at `time` to the change log `which` picks (if that output is written).
-    fn write_changes<R: serde::Serialize>(
+    /// Appends `rows` at `time` to `output` (alerts or windows) in every sink; rows an earlier
+    /// run wrote are skipped. Returns how many were written.
+    fn write_changes<R: serde::Serialize + Keyed>(
         &mut self,
-        which: fn(&mut Outputs) -> &mut Option<ChangeLogWriter>,
+        output: Output,
         time: u64,
         rows: &[(R, isize)],
-    ) {
-        let Some(writer) = which(self).as_mut() else {
+    ) -> usize {
+        if time < self.suppress_below {
+            return 0;
+        }
+        let mut line = std::mem::take(&mut self.line);
+        for (row, diff) in rows {
+            line.clear();
+            encode_change(row, time, *diff, &mut line);
+            let file = match output {
+                Output::Windows => self.windows.as_mut(),
+                _ => self.alerts.as_mut(),
+            };
+            let result = match file {
+                Some(file) => file.write_encoded(&line),
+                None => Ok(()),
+            };
+            self.record(result);
+            self.send(output, row.key().as_bytes(), &line);
+        }
+        self.line = line;
+        rows.len()
+    }
+
+    fn write_dead_letter(&mut self, letter: &DeadLetter) {
+        let mut line = std::mem::take(&mut self.line);
+        line.clear();
+        DeadLetterWriter::encode(letter, &mut line);
+        let result = match self.dead_letters.as_mut() {
+            Some(file) => file.write_encoded(&line),
+            None => Ok(()),
+        };
+        self.record(result);
+        if self.kafka.is_some() {
+            let key = match letter.partition {
+                Some(partition) => format!("{}/{partition}", letter.source),
+                None => letter.source.clone(),
+            };
+            self.send(Output::DeadLetters, key.as_bytes(), &line);
+        }
+        self.line = line;
+    }
+
+    /// Sends one encoded line (without its newline) to the Kafka sink, if any.
+    fn send(&mut self, output: Output, key: &[u8], line: &[u8]) {
+        let Some(kafka) = self.kafka.as_mut() else {
             return;
         };
-        let failed = rows
-            .iter()
-            .map(|(row, diff)| writer.write(row, time, *diff))
-            .find(Result::is_err);
-        if let Some(result) = failed {
-            self.record(result);
-        }
+        let payload = line.strip_suffix(b"\n").unwrap_or(line);
+        let result = kafka.send(output, key, payload).map_err(SinkError::from);
+        self.record(result);
     }
 
     fn record(&mut self, result: Result<(), SinkError>) {
@@ -241,7 +353,7 @@ impl Outputs {
         }
     }
 
-    fn flush(&mut self) -> Result<(), SinkError> {
+    fn flush_files(&mut self) -> Result<(), SinkError> {
         if let Some(error) = self.error.take() {
             return Err(error);
         }
@@ -256,6 +368,29 @@ impl Outputs {
         }
         Ok(())
     }
+
+    /// Flushes everything, waiting (bounded) for the broker to acknowledge the Kafka output.
+    fn finish(&mut self) -> Result<(), SinkError> {
+        self.flush_files()?;
+        if let Some(kafka) = self.kafka.as_mut() {
+            kafka.flush(FINAL_FLUSH_TIMEOUT)?;
+        }
+        Ok(())
+    }
+}
+
+impl Flush for Outputs {
+    fn begin_flush(&mut self) -> Result<u64, SinkError> {
+        self.flush_files()?;
+        Ok(self.kafka.as_ref().map_or(0, |k| k.barrier() as u64))
+    }
+
+    fn is_durable(&mut self, ticket: u64) -> Result<bool, SinkError> {
+        match self.kafka.as_mut() {
+            Some(kafka) => Ok(kafka.acknowledged(ticket as usize)?),
+            None => Ok(true),
+        }
+    }
 }
 
 /// Runs LOGI-1 as `options` say, on the workers `config` describes.
@@ -263,11 +398,38 @@ pub fn run(options: RunOptions, config: timely::Config) -> Result<RunSummary, Ru
     let started = Instant::now();
     let counters = Arc::new(Counters::default());
     let worker_counters = Arc::clone(&counters);
+    // A resumed Kafka run continues the change logs of the run it resumes: it appends to the
+    // files and does not write again what that run wrote (outputs below its durable frontier).
+    let resume = match &options.input {
+        InputSpec::Kafka(source) if source.from == StartFrom::Committed => {
+            let resume = read_resume(source)?;
+            tracing::info!(
+                committed_partitions = resume.offsets.len(),
+                durable_frontier = ?resume.durable_frontier,
+                "resuming from the group's committed offsets"
+            );
+            Some(resume)
+        }
+        _ => None,
+    };
+    let resumed_below = resume.as_ref().and_then(|r| r.durable_frontier);
     // Outputs are created before any worker starts: a worker that failed here would leave the
-    // others waiting for it.
-    let outputs = Arc::new(std::sync::Mutex::new(Some(Outputs::create(
-        options.out_dir.as_deref(),
-    )?)));
+    // others waiting for it. Only the process that hosts worker 0 writes them.
+    let hosts_worker_zero = match &config.communication {
+        timely::CommunicationConfig::Cluster { process, .. } => *process == 0,
+        _ => true,
+    };
+    let outputs = if hosts_worker_zero {
+        Outputs::create(
+            options.out_dir.as_deref(),
+            resume.is_some(),
+            options.kafka_sink.as_ref(),
+            resumed_below.unwrap_or(0),
+        )?
+    } else {
+        Outputs::none()
+    };
+    let outputs = Arc::new(std::sync::Mutex::new(Some(outputs)));
     if let InputSpec::Lines(LineSource::File(path)) = &options.input {
         std::fs::File::open(path).map_err(|source| SourceError::Io {
             path: path.display().to_string(),
@@ -297,6 +459,7 @@ pub fn run(options: RunOptions, config: timely::Config) -> Result<RunSummary, Ru
             &options,
             &worker_counters,
             mine.unwrap_or_else(Outputs::none),
+            resumed_below,
         )
     })
     .map_err(RunError::Timely)?;
@@ -329,6 +492,7 @@ pub fn run(options: RunOptions, config: timely::Config) -> Result<RunSummary, Ru
         alerts: counters.alerts.load(Ordering::Relaxed),
         elapsed: started.elapsed(),
         stopped_early,
+        resumed_below,
     })
 }
 
@@ -362,20 +526,35 @@ fn spawn_progress(
     (done, thread)
 }
 
+/// How often a Kafka worker tells the others its watermark (see [`run_worker`]).
+const GOSSIP_EVERY: Duration = Duration::from_millis(100);
+
 /// One worker's whole run; returns whether it stopped early.
+///
+/// Each worker holds one capability at its watermark: the least watermark of its parts (Kafka
+/// partitions; a file, stdin or the generator is one part) that hold it back. A Kafka partition
+/// that has sat at its end for the idle timeout does not; when none of a worker's partitions
+/// does, the worker follows the greatest watermark any worker has announced (a tiny broadcast
+/// dataflow), so that idle partitions never hold the results back, and an event that then
+/// arrives below the worker's capability is late.
 fn run_worker(
     worker: &mut timely::worker::Worker,
     options: &RunOptions,
     counters: &Arc<Counters>,
     outputs: Outputs,
+    resumed_below: Option<u64>,
 ) -> Result<bool, RunError> {
     let index = worker.index();
     let peers = worker.peers();
     let config = options.logi1;
     let outputs = Rc::new(RefCell::new(outputs));
-    let mut feed = Feed::open(&options.input, index, peers)?;
+    let sink_errors: Rc<RefCell<Option<SinkError>>> = Rc::new(RefCell::new(None));
+    // Opened before the dataflow is built, but a failure is reported only after this worker has
+    // taken part in the dataflow (else the other workers would wait for it forever).
+    let feed = Feed::open(&options.input, index, peers);
 
     let probe = ProbeHandle::new();
+    let durable_probe = ProbeHandle::new();
     let ((mut events_input, events_capability), (mut letters_input, letters_capability)) =
         worker.dataflow::<u64, _, _>(|scope| {
             let (events_input, events) = scope.new_unordered_input::<Event>();
@@ -384,15 +563,12 @@ fn run_worker(
 
             let sink = Rc::clone(&outputs);
             let count = Arc::clone(counters);
-            final_deltas(
+            let windows_written = final_deltas(
                 results.windows.inner.probe_with(&probe),
                 "WindowsSink",
                 move |time, rows: &[(WindowRow, isize)]| {
-                    count
-                        .windows
-                        .fetch_add(rows.len() as u64, Ordering::Relaxed);
-                    sink.borrow_mut()
-                        .write_changes(|o| &mut o.windows, time, rows);
+                    let written = sink.borrow_mut().write_changes(Output::Windows, time, rows);
+                    count.windows.fetch_add(written as u64, Ordering::Relaxed);
                 },
             );
 
@@ -400,12 +576,13 @@ fn run_worker(
             let count = Arc::clone(counters);
             let print = options.print_alerts;
             let print_from = options.print_alerts_from_ms;
-            final_deltas(
+            let alerts_written = final_deltas(
                 results.alerts.inner.probe_with(&probe),
                 "AlertsSink",
                 move |time, rows: &[(AlertRow, isize)]| {
-                    count.alerts.fetch_add(rows.len() as u64, Ordering::Relaxed);
-                    if print {
+                    let written = sink.borrow_mut().write_changes(Output::Alerts, time, rows);
+                    count.alerts.fetch_add(written as u64, Ordering::Relaxed);
+                    if print && written > 0 {
                         for (row, diff) in rows
                             .iter()
                             .filter(|(row, _)| row.window_start >= print_from)
@@ -413,60 +590,127 @@ fn run_worker(
                             terminal::print_alert(row, *diff);
                         }
                     }
-                    sink.borrow_mut()
-                        .write_changes(|o| &mut o.alerts, time, rows);
                 },
             );
 
+            // Dead letters are written as they arrive; the operator holds no capability, so
+            // its output frontier passes a time once every letter at it has been written.
             let sink = Rc::clone(&outputs);
-            letters.sink(
-                Exchange::new(|_: &DeadLetter| 0),
-                "DeadLetterSink",
-                move |(input, _frontier)| {
-                    let mut sink = sink.borrow_mut();
-                    input.for_each(|_capability, batch| {
-                        for letter in batch.drain(..) {
-                            let result = match sink.dead_letters.as_mut() {
-                                Some(w) => w.write(&letter),
-                                None => Ok(()),
-                            };
-                            sink.record(result);
+            let letters_written = letters
+                .unary_frontier::<timely::container::CapacityContainerBuilder<Vec<()>>, _, _, _>(
+                    Exchange::new(|_: &DeadLetter| 0),
+                    "DeadLetterSink",
+                    move |_capability, _info| {
+                        move |(input, _frontier), _output| {
+                            let mut sink = sink.borrow_mut();
+                            input.for_each(|_capability, batch| {
+                                for letter in batch.drain(..) {
+                                    sink.write_dead_letter(&letter);
+                                }
+                            });
                         }
-                    });
-                },
-            );
+                    },
+                );
+
+            durable(
+                scope.concatenate([windows_written, alerts_written, letters_written]),
+                Rc::clone(&outputs),
+                options.flush_every,
+                Rc::clone(&sink_errors),
+            )
+            .probe_with(&durable_probe);
             (events_input, letters_input)
         });
 
+    // Watermark gossip between Kafka workers (see above): each announces its watermark; every
+    // worker keeps the greatest it has heard.
+    let heard = Rc::new(std::cell::Cell::new(0u64));
+    let (mut gossip_input, gossip_capability) = {
+        let heard = Rc::clone(&heard);
+        worker.dataflow::<u64, _, _>(|scope| {
+            let (input, announced) = scope.new_unordered_input::<Millis>();
+            announced
+                .broadcast()
+                .sink(Pipeline, "WatermarkGossip", move |(input, _frontier)| {
+                    input.for_each(|_capability, batch| {
+                        for mark in batch.drain(..) {
+                            heard.set(heard.get().max(mark));
+                        }
+                    });
+                });
+            input
+        })
+    };
+    let mut gossip_capability = Some(gossip_capability);
+
     let mut capability = events_capability;
     let mut letters_capability = letters_capability;
-    let mut watermark = Watermark::new(options.disorder_ms);
+    let mut feed = match feed {
+        Ok(feed) => feed,
+        Err(error) => {
+            // Stop everyone, finish the dataflow, then report.
+            options.stop.store(true, Ordering::Relaxed);
+            drop((capability, letters_capability, gossip_capability));
+            while worker.step_or_park(None) {}
+            return Err(error);
+        }
+    };
+    let kafka = matches!(feed, Feed::Kafka(_));
+    let parts = feed.parts();
+    let mut marks = PartWatermarks::new(parts, options.disorder_ms);
     let mut batch: Vec<(u64, Event)> = Vec::with_capacity(BATCH_LINES);
     let mut letters: Vec<DeadLetter> = Vec::new();
     let mut line = Vec::with_capacity(512);
     let mut stopped_early = false;
-    let source_name = feed.name().to_string();
+    let part_names: Vec<(String, Option<i32>)> = (0..parts)
+        .map(
+            |part| match feed.kafka().and_then(|k| k.topic_partition(part)) {
+                Some((topic, partition)) => (topic.to_string(), Some(partition)),
+                None => (feed.name().to_string(), None),
+            },
+        )
+        .collect();
     // Generated events have no byte offset: dead letters name their sequence number instead.
     let mut generated = 0u64;
+    let mut allowed: Vec<bool> = vec![true; parts];
+    let mut frontier_ms: Millis = 0;
+    let mut last_gossip = Instant::now();
+    let mut last_commit = Instant::now();
+    // The greatest durable output frontier seen: outputs below it are written and acknowledged.
+    let mut durable_frontier = resumed_below.unwrap_or(0);
+    let commit_every = options.flush_every.max(Duration::from_secs(1));
+    let horizon = config.state_horizon_ms();
 
     'reading: loop {
         if options.stop.load(Ordering::Relaxed) {
             stopped_early = true;
             break;
         }
+        if parts == 0 {
+            // A Kafka worker with no partition (more workers than partitions) only computes.
+            break;
+        }
         let mut finished = false;
         let mut idle = false;
         let mut read = 0u64;
         let mut late = 0u64;
+        let cap_time = *capability.time();
+        // A part far ahead of the worker's watermark waits (its messages stay in the broker
+        // or in librdkafka's bounded prefetch queue), so state stays bounded.
+        for (part, allow) in allowed.iter_mut().enumerate() {
+            *allow = marks.current(part) <= frontier_ms.saturating_add(MAX_LAG_MS);
+        }
         while batch.len() + letters.len() < BATCH_LINES {
-            let (event, offset) = match feed.next(&mut line)? {
+            let (part, event, offset) = match feed.next(&mut line, &|part| allowed[part])? {
                 Next::Done => {
                     finished = true;
                     break;
                 }
                 Next::Idle { clock_ms } => {
                     // As if an event at the source's clock had been seen.
-                    watermark.advance_to(clock_ms.saturating_sub(options.disorder_ms));
+                    if let Some(clock_ms) = clock_ms {
+                        marks.advance_all_to(clock_ms.saturating_sub(options.disorder_ms));
+                    }
                     idle = true;
                     break;
                 }
@@ -474,29 +718,35 @@ fn run_worker(
                     line.clear();
                     read += 1;
                     generated += 1;
-                    (event, generated - 1)
+                    (0, event, generated - 1)
                 }
-                Next::Line { offset } => {
+                Next::Line { part, offset } => {
                     read += 1;
                     match parse_line(&line) {
-                        Ok(event) => (event, offset),
+                        Ok(event) => (part, event, offset),
                         Err(rejection) => {
-                            letters.push(dead_letter(rejection, &line, &source_name, offset));
+                            letters.push(dead_letter(rejection, &line, &part_names[part], offset));
                             continue;
                         }
                     }
                 }
             };
             let ts = event.ts();
-            if watermark.observe(ts) {
-                batch.push((config.timely_time(ts), event));
+            let time = config.timely_time(ts);
+            if time >= cap_time && marks.observe(part, ts) {
+                batch.push((time, event));
             } else {
                 late += 1;
                 // A generated event has no line as read: its JSON form stands in for it.
                 if line.is_empty() {
                     event.write_json(&mut line);
                 }
-                letters.push(dead_letter(Rejection::Late, &line, &source_name, offset));
+                letters.push(dead_letter(
+                    Rejection::Late,
+                    &line,
+                    &part_names[part],
+                    offset,
+                ));
             }
         }
         counters.lines_read.fetch_add(read, Ordering::Relaxed);
@@ -530,12 +780,37 @@ fn run_worker(
         if finished {
             break 'reading;
         }
-        let frontier = config.timely_time(watermark.current());
+        let holding = marks.least(|part| feed.holds_watermark(part));
+        frontier_ms = match holding {
+            Some(least) => least,
+            None => marks.greatest().max(heard.get()),
+        };
+        let frontier = config.timely_time(frontier_ms);
         if frontier > *capability.time() {
             capability.downgrade(&frontier);
             letters_capability.downgrade(&frontier);
         }
-        worker.step_or_park(idle.then_some(Duration::from_millis(20)));
+        if kafka {
+            if holding.is_some() && last_gossip.elapsed() >= GOSSIP_EVERY {
+                last_gossip = Instant::now();
+                if let Some(gossip) = gossip_capability.as_ref() {
+                    gossip_input.activate().session(gossip).give(frontier_ms);
+                }
+            }
+            if last_commit.elapsed() >= commit_every {
+                last_commit = Instant::now();
+                if let Some(durable) = durable_probe.with_frontier(|f| f.first().copied()) {
+                    durable_frontier = durable_frontier.max(durable);
+                }
+                if let Some(source) = feed.kafka() {
+                    for part in 0..parts {
+                        source.checkpoint(part, marks.max_seen(part));
+                    }
+                    source.commit(durable_frontier, horizon);
+                }
+            }
+        }
+        worker.step_or_park(idle.then_some(Duration::from_millis(if kafka { 1 } else { 20 })));
         // Let the dataflow catch up before reading further ahead.
         let behind = frontier.saturating_sub(MAX_LAG_MS);
         while probe.less_than(&behind) && !options.stop.load(Ordering::Relaxed) {
@@ -544,16 +819,35 @@ fn run_worker(
     }
     drop(capability);
     drop(letters_capability);
+    drop(gossip_capability.take());
     while worker.step_or_park(None) {}
-    outputs.borrow_mut().flush()?;
+    let finished = outputs.borrow_mut().finish();
+    if let Some(error) = sink_errors.borrow_mut().take() {
+        return Err(error.into());
+    }
+    finished?;
+    if let Some(source) = feed.kafka() {
+        // Everything is written: commit what the last finite durable frontier allows (not the
+        // end of the input: a later run that resumes continues the stream from there).
+        for part in 0..parts {
+            source.checkpoint(part, marks.max_seen(part));
+        }
+        source.commit_final(durable_frontier, horizon, Duration::from_secs(10));
+    }
     Ok(stopped_early)
 }
 
-fn dead_letter(rejection: Rejection, bytes: &[u8], source: &str, offset: u64) -> DeadLetter {
+fn dead_letter(
+    rejection: Rejection,
+    bytes: &[u8],
+    (source, partition): &(String, Option<i32>),
+    offset: u64,
+) -> DeadLetter {
     DeadLetter {
         reason: rejection.reason(),
         raw: String::from_utf8_lossy(bytes).into_owned(),
-        source: source.to_string(),
+        source: source.clone(),
         offset,
+        partition: *partition,
     }
 }

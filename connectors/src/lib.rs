@@ -2,10 +2,12 @@
 //!
 //! * [`jsonl_source`]: JSON Lines from a file (split across workers by byte ranges) or stdin;
 //! * [`watermark`]: per-source watermarks and lateness (SPEC §2);
+//! * [`kafka`]: Kafka source, sink, loader and development broker;
 //! * [`sink`]: change logs of final, consolidated deltas and dead letters (SPEC §4).
 #![forbid(missing_docs)]
 
 pub mod generator;
 pub mod jsonl_source;
+pub mod kafka;
 pub mod sink;
 pub mod watermark;

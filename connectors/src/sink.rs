@@ -12,57 +12,175 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use timely::dataflow::channels::pact::Exchange;
+use std::time::{Duration, Instant};
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::Capability;
 use timely::dataflow::StreamVec;
 use timely::ExchangeData;
 
 /// Operator name of the change-log sink.
 pub const NAME: &str = "FinalDeltas";
 
+/// Updates waiting for the frontier, by time, each time with the capability that holds it open.
+type Pending<D> = BTreeMap<u64, (Capability<u64>, Vec<(D, isize)>)>;
+
 /// Delivers each time's consolidated, sorted, non-zero updates of a collection, in time order,
 /// on worker 0, once the frontier has passed that time.
 ///
-/// `updates` is a differential collection's inner stream of `(row, time, diff)`.
+/// `updates` is a differential collection's inner stream of `(row, time, diff)`. The returned
+/// stream carries no data; its frontier passes a time once every update at that time has been
+/// handed to `deliver` (feed it to [`durable`] to learn when they are also flushed).
 pub fn final_deltas<'scope, D, F>(
     updates: StreamVec<'scope, u64, (D, u64, isize)>,
     name: &str,
     mut deliver: F,
-) where
+) -> StreamVec<'scope, u64, ()>
+where
     D: ExchangeData + Ord,
     F: FnMut(u64, &[(D, isize)]) + 'static,
 {
-    // Updates by their own time, which may be later than the timely time they travel at.
-    let mut pending: BTreeMap<u64, Vec<(D, isize)>> = BTreeMap::new();
-    updates.sink(
+    // Updates by their own time, which may be later than the timely time they travel at, with
+    // a capability that keeps that time open downstream until it is delivered.
+    let mut pending: Pending<D> = BTreeMap::new();
+    updates.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
         Exchange::new(|_: &(D, u64, isize)| 0),
         name,
-        move |(input, frontier)| {
-            input.for_each_stamp(|_capability, batches| {
-                for batch in batches {
-                    for (row, time, diff) in batch.drain(..) {
-                        pending.entry(time).or_default().push((row, diff));
+        move |_capability, _info| {
+            move |(input, frontier), output| {
+                input.for_each_stamp(|capability, batches| {
+                    for batch in batches {
+                        for (row, time, diff) in batch.drain(..) {
+                            pending
+                                .entry(time)
+                                .or_insert_with(|| {
+                                    (capability.delayed(&time, output.output_index()), Vec::new())
+                                })
+                                .1
+                                .push((row, diff));
+                        }
                     }
-                }
-            });
-            while let Some(entry) = pending.first_entry() {
-                if frontier.less_equal(entry.key()) {
-                    break;
-                }
-                let time = *entry.key();
-                let mut updates = entry.remove();
-                consolidate(&mut updates);
-                if !updates.is_empty() {
-                    deliver(time, &updates);
+                });
+                while let Some(entry) = pending.first_entry() {
+                    if frontier.less_equal(entry.key()) {
+                        break;
+                    }
+                    let time = *entry.key();
+                    let (_capability, mut updates) = entry.remove();
+                    consolidate(&mut updates);
+                    if !updates.is_empty() {
+                        deliver(time, &updates);
+                    }
                 }
             }
         },
-    );
+    )
+}
+
+/// Where a sink's writes stand, as [`durable`] asks it.
+pub trait Flush {
+    /// Starts making everything written so far durable (flushes buffers, or notes a barrier
+    /// for asynchronous acknowledgements) and returns a ticket for it.
+    fn begin_flush(&mut self) -> Result<u64, SinkError>;
+    /// Whether everything written before `ticket` was taken is durable now. Never blocks.
+    fn is_durable(&mut self, ticket: u64) -> Result<bool, SinkError>;
+}
+
+/// Holds back the frontier of `delivered` (the streams [`final_deltas`] returns, concatenated)
+/// until what was delivered has also been flushed by `sink`: the returned stream's frontier
+/// passes a time once every output at that time is durable. Probe it to learn the *durable
+/// frontier*, for instance to commit input offsets.
+///
+/// Flushes at most every `every` (sooner at the end of the input). A sink that fails to flush
+/// keeps the frontier where it is and records the error in `errors`; the run reports it.
+pub fn durable<'scope, S>(
+    delivered: StreamVec<'scope, u64, ()>,
+    sink: std::rc::Rc<std::cell::RefCell<S>>,
+    every: Duration,
+    errors: std::rc::Rc<std::cell::RefCell<Option<SinkError>>>,
+) -> StreamVec<'scope, u64, ()>
+where
+    S: Flush + 'static,
+{
+    let scope = delivered.scope();
+    delivered.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
+        Pipeline,
+        "Durable",
+        move |capability, info| {
+            let activator = scope.activator_for(info.address);
+            // Held at the least time whose outputs may not be durable yet.
+            let mut held: Option<Capability<u64>> = Some(capability);
+            // A flush under way: its ticket and the delivered frontier it covers.
+            let mut flushing: Option<(u64, Option<u64>)> = None;
+            let mut last_flush = Instant::now();
+            move |(input, frontier), _output| {
+                input.for_each(|_, _| {});
+                let delivered = frontier.frontier().first().copied();
+                let held_at = held.as_ref().map(|c| *c.time());
+                if let Some((ticket, covers)) = flushing {
+                    match sink.borrow_mut().is_durable(ticket) {
+                        Ok(true) => {
+                            flushing = None;
+                            match covers {
+                                Some(time) => {
+                                    if let Some(capability) = held.as_mut() {
+                                        if *capability.time() < time {
+                                            capability.downgrade(&time);
+                                        }
+                                    }
+                                }
+                                None => held = None,
+                            }
+                        }
+                        Ok(false) => {
+                            activator.activate_after(Duration::from_millis(2));
+                            return;
+                        }
+                        Err(error) => {
+                            errors.borrow_mut().get_or_insert(error);
+                            flushing = None;
+                            activator.activate_after(every);
+                            return;
+                        }
+                    }
+                }
+                let held_at = held.as_ref().map(|c| *c.time()).or(held_at);
+                let moved = match (held_at, delivered) {
+                    (Some(held), Some(delivered)) => delivered > held,
+                    (Some(_), None) => true,
+                    (None, _) => false,
+                };
+                if !moved || held.is_none() {
+                    return;
+                }
+                let due = last_flush.elapsed() >= every || delivered.is_none();
+                if !due {
+                    activator.activate_after(every.saturating_sub(last_flush.elapsed()));
+                    return;
+                }
+                last_flush = Instant::now();
+                match sink.borrow_mut().begin_flush() {
+                    Ok(ticket) => {
+                        flushing = Some((ticket, delivered));
+                        activator.activate();
+                    }
+                    Err(error) => {
+                        errors.borrow_mut().get_or_insert(error);
+                        activator.activate_after(every);
+                    }
+                }
+            }
+        },
+    )
 }
 
 /// Errors writing outputs.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
+    /// The Kafka sink failed.
+    #[error(transparent)]
+    Kafka(#[from] crate::kafka::KafkaError),
     /// The output could not be created or written.
     #[error("cannot write {path}: {source}")]
     Io {
@@ -84,10 +202,22 @@ pub struct ChangeLogWriter {
 impl ChangeLogWriter {
     /// Creates (truncates) the file.
     pub fn create(path: &Path) -> Result<Self, SinkError> {
-        let out = File::create(path).map_err(|source| SinkError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
+        Self::open(path, false)
+    }
+
+    /// Opens the file: truncated, or appended to when `append` (a resumed run continuing the
+    /// change log of an earlier one).
+    pub fn open(path: &Path, append: bool) -> Result<Self, SinkError> {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(append)
+            .truncate(!append)
+            .open(path)
+            .map_err(|source| SinkError::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
         Ok(ChangeLogWriter {
             path: path.to_path_buf(),
             out: BufWriter::with_capacity(1 << 20, out),
@@ -112,6 +242,15 @@ impl ChangeLogWriter {
                 path: self.path.display().to_string(),
                 source,
             })
+    }
+
+    /// Appends one already encoded entry (see [`encode_change`]), with its newline.
+    pub fn write_encoded(&mut self, line: &[u8]) -> Result<(), SinkError> {
+        self.rows += 1;
+        self.out.write_all(line).map_err(|source| SinkError::Io {
+            path: self.path.display().to_string(),
+            source,
+        })
     }
 
     /// Entries written so far.
@@ -162,8 +301,22 @@ pub struct DeadLetter {
     pub raw: String,
     /// The source: a file path, `stdin` or `generator`.
     pub source: String,
-    /// Byte offset of the line in its source.
+    /// Byte offset of the line in its source (for Kafka: the message's offset).
     pub offset: u64,
+    /// Kafka only: the partition of `source` (the topic) the message came from.
+    pub partition: Option<i32>,
+}
+
+/// A dead letter as written: `partition` only where there is one. (`DeadLetter` itself keeps
+/// every field, because timely's wire format, bincode, cannot skip fields.)
+#[derive(Serialize)]
+struct DeadLetterJson<'a> {
+    reason: &'a str,
+    raw: &'a str,
+    source: &'a str,
+    offset: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    partition: Option<i32>,
 }
 
 /// Writes dead letters as JSON Lines.
@@ -174,30 +327,45 @@ pub struct DeadLetterWriter {
 impl DeadLetterWriter {
     /// Creates (truncates) the file.
     pub fn create(path: &Path) -> Result<Self, SinkError> {
+        Self::open(path, false)
+    }
+
+    /// Opens the file, truncated or appended to (see [`ChangeLogWriter::open`]).
+    pub fn open(path: &Path, append: bool) -> Result<Self, SinkError> {
         Ok(DeadLetterWriter {
-            inner: ChangeLogWriter::create(path)?,
+            inner: ChangeLogWriter::open(path, append)?,
         })
+    }
+
+    /// Encodes `letter` as a JSON line (with its newline) into `line`.
+    pub fn encode(letter: &DeadLetter, line: &mut Vec<u8>) {
+        let json = DeadLetterJson {
+            reason: &letter.reason,
+            raw: &letter.raw,
+            source: &letter.source,
+            offset: letter.offset,
+            partition: letter.partition,
+        };
+        if serde_json::to_writer(&mut *line, &json).is_err() {
+            line.clear();
+            line.extend_from_slice(b"{\"reason\":\"unencodable\",\"raw\":\"\"}");
+        }
+        line.push(b'\n');
+    }
+
+    /// Appends one already encoded line (see [`DeadLetterWriter::encode`]).
+    pub fn write_encoded(&mut self, line: &[u8]) -> Result<(), SinkError> {
+        self.inner.write_encoded(line)
     }
 
     /// Appends one dead letter.
     pub fn write(&mut self, letter: &DeadLetter) -> Result<(), SinkError> {
-        let writer = &mut self.inner;
-        writer.line.clear();
-        if serde_json::to_writer(&mut writer.line, letter).is_err() {
-            writer.line.clear();
-            writer
-                .line
-                .extend_from_slice(b"{\"reason\":\"unencodable\",\"raw\":\"\"}");
-        }
-        writer.line.push(b'\n');
-        writer.rows += 1;
-        writer
-            .out
-            .write_all(&writer.line)
-            .map_err(|source| SinkError::Io {
-                path: writer.path.display().to_string(),
-                source,
-            })
+        let mut line = std::mem::take(&mut self.inner.line);
+        line.clear();
+        Self::encode(letter, &mut line);
+        let result = self.write_encoded(&line);
+        self.inner.line = line;
+        result
     }
 
     /// Dead letters written so far.

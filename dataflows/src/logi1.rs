@@ -65,6 +65,21 @@ impl Logi1Config {
     pub fn timely_time(&self, ts: Millis) -> u64 {
         ts - ts % self.window_ms
     }
+
+    /// How far ahead of its event time an event can still change an output: an output at time
+    /// `t` depends only on events with `ts >= t - state_horizon_ms()` (the join reaches back
+    /// `join_max_ms` from a delivery, the statistics `history_ms` from a window, plus window
+    /// rounding). A restart that replays every event from `F - state_horizon_ms()` on rebuilds
+    /// every output at or after `F` exactly.
+    ///
+    /// ```
+    /// use tidewatch_dataflows::logi1::Logi1Config;
+    /// let config = Logi1Config::default();
+    /// assert_eq!(config.state_horizon_ms(), 7 * 86_400_000 + 30 * 60_000 + 3 * 60_000);
+    /// ```
+    pub fn state_horizon_ms(&self) -> Millis {
+        self.join_max_ms + self.history_ms + 3 * self.window_ms
+    }
 }
 
 /// A window row (SPEC §4), without its `time` and `diff`.

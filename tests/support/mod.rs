@@ -3,6 +3,7 @@
 //! comparison (`compare`) and a wrapper that runs the real binary.
 #![allow(dead_code)]
 
+pub mod brokers;
 pub mod compare;
 pub mod inputs;
 pub mod oracle;
