@@ -13,8 +13,8 @@ use clap::{Args, Parser, Subcommand};
 use tidewatch::feed::{GeneratorSpec, Pacing};
 use tidewatch::runner::{self, InputSpec, KafkaSinkSpec, RunOptions, RunSummary};
 use tidewatch_connectors::generator::{self, GeneratorConfig};
-use tidewatch_connectors::kafka::{self, sink::SinkTopics, source, KafkaConfig};
 use tidewatch_connectors::jsonl_source::LineSource;
+use tidewatch_connectors::kafka::{self, sink::SinkTopics, source, KafkaConfig};
 use tidewatch_dataflows::logi1::Logi1Config;
 
 /// Real-time monitoring of e-commerce logistics streams: joins orders and deliveries, keeps
@@ -88,10 +88,21 @@ struct KafkaArgs {
     #[arg(long, value_name = "HOST:PORT", conflicts_with_all = ["input", "rate", "fast", "minutes"])]
     kafka: Option<String>,
     /// Kafka: input topics (the `type` field, not the topic, decides an event's type).
-    #[arg(long, value_name = "T1,T2,...", value_delimiter = ',', default_value = "orders,deliveries,sensors", requires = "kafka")]
+    #[arg(
+        long,
+        value_name = "T1,T2,...",
+        value_delimiter = ',',
+        default_value = "orders,deliveries,sensors",
+        requires = "kafka"
+    )]
     topics: Vec<String>,
     /// Kafka: consumer group whose committed offsets are read (--from committed) and written.
-    #[arg(long, value_name = "NAME", default_value = "tidewatch", requires = "kafka")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "tidewatch",
+        requires = "kafka"
+    )]
     group: String,
     /// Kafka: where to start reading.
     #[arg(long, value_enum, default_value_t = FromArg::Earliest, requires = "kafka")]
@@ -104,7 +115,12 @@ struct KafkaArgs {
     #[arg(long, requires = "kafka")]
     stop_at_end: bool,
     /// Kafka: a partition with nothing new for this long stops holding the watermark back.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, requires = "kafka")]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 10.0,
+        requires = "kafka"
+    )]
     idle_timeout: f64,
     /// Kafka: topic for alert deltas.
     #[arg(long, value_name = "TOPIC", default_value = kafka::DEFAULT_ALERTS_TOPIC)]
@@ -552,31 +568,28 @@ struct BrokerArgs {
 
 #[derive(Args, Debug)]
 struct ProduceArgs {
-    /// Bootstrap servers of the Kafka cluster.
+    /// Bootstrap servers of the Kafka cluster (required).
+    // Checked in `produce`, not by clap: clap's message for a missing required option puts
+    // the option's name on a second line, which the one-line error of `main` drops.
     #[arg(long, value_name = "HOST:PORT[,HOST:PORT...]")]
-    kafka: String,
+    kafka: Option<String>,
     /// JSON Lines file to load (`-` for standard input).
-    #[arg(
-        long,
-        value_name = "FILE",
-        required_unless_present = "generate",
-        conflicts_with = "generate"
-    )]
+    #[arg(long, value_name = "FILE", conflicts_with = "generate")]
     input: Option<PathBuf>,
     /// Produce traffic from the built-in generator instead of a file.
     #[arg(long)]
     generate: bool,
     /// Generator: stop after this many events [default: run until Ctrl-C].
-    #[arg(long, value_name = "N", requires = "generate")]
+    #[arg(long, value_name = "N", conflicts_with = "input")]
     events: Option<u64>,
     /// Generator: events per second, paced by the wall clock [default: as fast as the brokers take them].
-    #[arg(long, value_name = "EVENTS_PER_SEC", requires = "generate")]
+    #[arg(long, value_name = "EVENTS_PER_SEC", conflicts_with = "input")]
     rate: Option<f64>,
     /// Generator: random seed.
-    #[arg(long, default_value_t = 42, requires = "generate")]
+    #[arg(long, default_value_t = 42, conflicts_with = "input")]
     seed: u64,
     /// Generator: number of warehouses.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=10_000), requires = "generate")]
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=10_000), conflicts_with = "input")]
     warehouses: u32,
     /// Topics of orders, deliveries and sensors (lines without a known `type` go to the first).
     #[arg(
@@ -605,7 +618,7 @@ fn stop_on_signal() -> anyhow::Result<Arc<AtomicBool>> {
 
 /// A Kafka connector error as one line (its message already names its cause).
 fn kafka_error(error: tidewatch_connectors::kafka::KafkaError) -> anyhow::Error {
-    anyhow::anyhow!("{error}")
+    anyhow::Error::new(error)
 }
 
 fn broker(args: BrokerArgs) -> anyhow::Result<()> {
@@ -664,6 +677,12 @@ fn produce(args: ProduceArgs) -> anyhow::Result<()> {
     use tidewatch_connectors::kafka::produce::{
         produce_generated, produce_lines, GeneratedLoad, ProduceConfig,
     };
+    let Some(brokers) = args.kafka.clone() else {
+        bail!("produce needs --kafka HOST:PORT (the bootstrap servers)");
+    };
+    if args.input.is_none() && !args.generate {
+        bail!("produce needs --input FILE (`-` for standard input) or --generate");
+    }
     if let Some(path) = args.input.as_ref().filter(|p| p.as_os_str() != "-") {
         let meta = std::fs::metadata(path)
             .with_context(|| format!("cannot read input file {}", path.display()))?;
@@ -679,7 +698,7 @@ fn produce(args: ProduceArgs) -> anyhow::Result<()> {
     let stop = stop_on_signal()?;
     let config = ProduceConfig {
         kafka: tidewatch_connectors::kafka::KafkaConfig {
-            brokers: args.kafka.clone(),
+            brokers: brokers.clone(),
             options: args.kafka_options,
         },
         topics: args.topics,
@@ -726,7 +745,7 @@ fn produce(args: ProduceArgs) -> anyhow::Result<()> {
         summary.bytes,
         summary.elapsed.as_secs_f64(),
         summary.messages_per_second(),
-        args.kafka,
+        brokers,
         per_topic.join(", "),
         summary.unroutable,
         config.topics.orders,

@@ -245,6 +245,9 @@ struct Outputs {
     kafka: Option<KafkaSink>,
     /// Rows at times below this were written by an earlier run (a resumed run).
     suppress_below: u64,
+    /// Rows at times at or above this are not final: a Kafka run was stopped (see
+    /// [`run_worker`]). `u64::MAX` while running.
+    stop_frontier: Arc<AtomicU64>,
     line: Vec<u8>,
     error: Option<SinkError>,
 }
@@ -257,6 +260,7 @@ impl Outputs {
             dead_letters: None,
             kafka: None,
             suppress_below: 0,
+            stop_frontier: Arc::new(AtomicU64::new(u64::MAX)),
             line: Vec::with_capacity(512),
             error: None,
         }
@@ -269,9 +273,11 @@ impl Outputs {
         append: bool,
         kafka: Option<&KafkaSinkSpec>,
         suppress_below: u64,
+        stop_frontier: &Arc<AtomicU64>,
     ) -> Result<Self, RunError> {
         let mut outputs = Outputs::none();
         outputs.suppress_below = suppress_below;
+        outputs.stop_frontier = Arc::clone(stop_frontier);
         if let Some(spec) = kafka {
             outputs.kafka = Some(KafkaSink::create(&spec.kafka, spec.topics.clone())?);
         }
@@ -296,7 +302,7 @@ impl Outputs {
         time: u64,
         rows: &[(R, isize)],
     ) -> usize {
-        if time < self.suppress_below {
+        if time < self.suppress_below || time >= self.stop_frontier.load(Ordering::SeqCst) {
             return 0;
         }
         let mut line = std::mem::take(&mut self.line);
@@ -419,12 +425,14 @@ pub fn run(options: RunOptions, config: timely::Config) -> Result<RunSummary, Ru
         timely::CommunicationConfig::Cluster { process, .. } => *process == 0,
         _ => true,
     };
+    let stop_frontier = Arc::new(AtomicU64::new(u64::MAX));
     let outputs = if hosts_worker_zero {
         Outputs::create(
             options.out_dir.as_deref(),
             resume.is_some(),
             options.kafka_sink.as_ref(),
             resumed_below.unwrap_or(0),
+            &stop_frontier,
         )?
     } else {
         Outputs::none()
@@ -460,6 +468,7 @@ pub fn run(options: RunOptions, config: timely::Config) -> Result<RunSummary, Ru
             &worker_counters,
             mine.unwrap_or_else(Outputs::none),
             resumed_below,
+            &stop_frontier,
         )
     })
     .map_err(RunError::Timely)?;
@@ -543,6 +552,7 @@ fn run_worker(
     counters: &Arc<Counters>,
     outputs: Outputs,
     resumed_below: Option<u64>,
+    stop_frontier: &AtomicU64,
 ) -> Result<bool, RunError> {
     let index = worker.index();
     let peers = worker.peers();
@@ -684,6 +694,15 @@ fn run_worker(
     'reading: loop {
         if options.stop.load(Ordering::Relaxed) {
             stopped_early = true;
+            if kafka {
+                // A stopped Kafka run will be resumed: what is final now is written, what is
+                // not (results past the output frontier, which closing the input would
+                // release) is not, and no commit covers it.
+                let final_below = probe
+                    .with_frontier(|f| f.first().copied())
+                    .unwrap_or(u64::MAX);
+                stop_frontier.fetch_min(final_below, Ordering::SeqCst);
+            }
             break;
         }
         if parts == 0 {
@@ -800,7 +819,9 @@ fn run_worker(
             if last_commit.elapsed() >= commit_every {
                 last_commit = Instant::now();
                 if let Some(durable) = durable_probe.with_frontier(|f| f.first().copied()) {
-                    durable_frontier = durable_frontier.max(durable);
+                    durable_frontier = durable_frontier
+                        .max(durable)
+                        .min(stop_frontier.load(Ordering::SeqCst));
                 }
                 if let Some(source) = feed.kafka() {
                     for part in 0..parts {
@@ -832,6 +853,7 @@ fn run_worker(
         for part in 0..parts {
             source.checkpoint(part, marks.max_seen(part));
         }
+        let durable_frontier = durable_frontier.min(stop_frontier.load(Ordering::SeqCst));
         source.commit_final(durable_frontier, horizon, Duration::from_secs(10));
     }
     Ok(stopped_early)

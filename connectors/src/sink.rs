@@ -208,16 +208,21 @@ impl ChangeLogWriter {
     /// Opens the file: truncated, or appended to when `append` (a resumed run continuing the
     /// change log of an earlier one).
     pub fn open(path: &Path, append: bool) -> Result<Self, SinkError> {
-        let out = std::fs::OpenOptions::new()
+        let io_error = |source| SinkError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut out = std::fs::OpenOptions::new()
             .create(true)
+            .read(append)
             .write(true)
             .append(append)
             .truncate(!append)
             .open(path)
-            .map_err(|source| SinkError::Io {
-                path: path.display().to_string(),
-                source,
-            })?;
+            .map_err(io_error)?;
+        if append {
+            drop_torn_line(&mut out).map_err(io_error)?;
+        }
         Ok(ChangeLogWriter {
             path: path.to_path_buf(),
             out: BufWriter::with_capacity(1 << 20, out),
@@ -265,6 +270,37 @@ impl ChangeLogWriter {
             source,
         })
     }
+}
+
+/// Cuts a last line without its newline (a run killed mid-write) off `file`, so that appended
+/// lines start on a line of their own.
+fn drop_torn_line(file: &mut File) -> io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = file.metadata()?.len();
+    let mut end = len;
+    let mut chunk = vec![0u8; 64 * 1024];
+    while end > 0 {
+        let start = end.saturating_sub(chunk.len() as u64);
+        let piece = &mut chunk[..(end - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(piece)?;
+        if let Some(at) = piece.iter().rposition(|&b| b == b'\n') {
+            let keep = start + at as u64 + 1;
+            if keep < len {
+                tracing::warn!(
+                    bytes = len - keep,
+                    "dropping a torn last line before appending"
+                );
+                file.set_len(keep)?;
+            }
+            return Ok(());
+        }
+        end = start;
+    }
+    if len > 0 {
+        file.set_len(0)?;
+    }
+    Ok(())
 }
 
 /// Encodes `row` (a JSON object) with `time` and `diff` appended, and a newline.
@@ -419,5 +455,31 @@ mod tests {
             seen,
             vec![(10, vec![(5, 1), (6, 1)]), (20, vec![(1, 2), (9, 2)])]
         );
+    }
+
+    /// Appending after a run killed mid-line: the torn line goes, complete lines stay.
+    #[test]
+    fn append_drops_a_torn_last_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("log.jsonl");
+        for (before, after) in [
+            (
+                &b"{\"a\":1}\n{\"b\":2}\n{\"c\":"[..],
+                &b"{\"a\":1}\n{\"b\":2}\n{\"x\":1}\n"[..],
+            ),
+            (b"{\"a\":1}\n", b"{\"a\":1}\n{\"x\":1}\n"),
+            (b"torn", b"{\"x\":1}\n"),
+            (b"", b"{\"x\":1}\n"),
+        ] {
+            std::fs::write(&path, before).expect("write");
+            let mut writer = ChangeLogWriter::open(&path, true).expect("open");
+            writer.write_encoded(b"{\"x\":1}\n").expect("append");
+            writer.flush().expect("flush");
+            assert_eq!(std::fs::read(&path).expect("read"), after);
+        }
+        // Without append the file starts empty.
+        let mut writer = ChangeLogWriter::open(&path, false).expect("open");
+        writer.flush().expect("flush");
+        assert!(std::fs::read(&path).expect("read").is_empty());
     }
 }

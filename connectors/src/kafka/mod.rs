@@ -85,14 +85,14 @@ pub fn parse_option(arg: &str) -> Result<(String, String), String> {
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaError {
     /// The brokers did not answer in time (external).
-    #[error("cannot reach Kafka at {brokers} within {timeout:?}: {source}")]
+    #[error("cannot reach Kafka at {brokers} within {timeout:?} ({cause})")]
     Unreachable {
         /// The bootstrap servers.
         brokers: String,
         /// How long we waited.
         timeout: Duration,
-        /// librdkafka's error.
-        source: rdkafka::error::KafkaError,
+        /// librdkafka's error (in the message, not a separate cause: its own cause repeats it).
+        cause: rdkafka::error::KafkaError,
     },
     /// A topic that must exist does not (user).
     #[error(
@@ -105,12 +105,12 @@ pub enum KafkaError {
         brokers: String,
     },
     /// A client could not be created or an operation failed (external or user: bad options).
-    #[error("{what}: {source}")]
+    #[error("{what}: {cause}")]
     Client {
         /// What was being done.
         what: String,
-        /// librdkafka's error.
-        source: rdkafka::error::KafkaError,
+        /// librdkafka's error (in the message, not a separate cause: its own cause repeats it).
+        cause: rdkafka::error::KafkaError,
     },
     /// Anything else, with a message that says what.
     #[error("{0}")]
@@ -119,10 +119,10 @@ pub enum KafkaError {
 
 impl KafkaError {
     /// Wraps a librdkafka error with what was being done.
-    pub fn client(what: impl Into<String>, source: rdkafka::error::KafkaError) -> Self {
+    pub fn client(what: impl Into<String>, cause: rdkafka::error::KafkaError) -> Self {
         KafkaError::Client {
             what: what.into(),
-            source,
+            cause,
         }
     }
 }

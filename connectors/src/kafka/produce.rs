@@ -222,10 +222,11 @@ pub fn produce_lines(
     loader.finish(false)
 }
 
-/// Produces the events of `generator` (each as the JSON line [`tidewatch_operators::event::Event::write_json`]
-/// writes), routed by type and keyed by warehouse, as many and as fast as `load` says, then
-/// waits until the brokers acknowledged all. Errors and `stop` as for [`produce_lines`]; with
-/// [`GeneratedLoad::events`] `None` only `stop` ends the load.
+/// Produces the events of `generator`, each as the JSON line that
+/// [`Event::write_json`](tidewatch_operators::event::Event::write_json) writes (the lines of
+/// `tidewatch generate`), routed by type and keyed by warehouse, as many and as fast as `load`
+/// says, then waits until the brokers acknowledged all. Errors and `stop` as for
+/// [`produce_lines`]; with [`GeneratedLoad::events`] `None` only `stop` ends the load.
 pub fn produce_generated(
     config: &ProduceConfig,
     generator: Generator,
@@ -378,10 +379,10 @@ impl Loader {
         let metadata = producer
             .client()
             .fetch_metadata(None, CONNECT_TIMEOUT)
-            .map_err(|source| KafkaError::Unreachable {
+            .map_err(|cause| KafkaError::Unreachable {
                 brokers: brokers.clone(),
                 timeout: CONNECT_TIMEOUT,
-                source,
+                cause,
             })?;
         producer.context().connected.store(true, Ordering::Relaxed);
         let mut per_topic = BTreeMap::new();

@@ -120,13 +120,14 @@ impl KafkaSink {
             .map_err(|e| KafkaError::client("cannot create the Kafka producer", e))?;
         // The topics must exist: auto-creation (where a broker allows it) would give them
         // whatever partition count the broker defaults to.
-        let checker: BaseConsumer = kafka
+        let checker: BaseConsumer<LoggingContext> = kafka
             .client_config(&[("group.id", "tidewatch-sink-check")])
-            .create()
+            .create_with_context(LoggingContext::default())
             .map_err(|e| KafkaError::client("cannot create a Kafka client", e))?;
         let names = [&topics.alerts, &topics.windows, &topics.dlq].map(|t| t.to_string());
         super::source::topic_partitions(&checker, kafka, &names)?;
         drop(checker);
+        producer.context().log.connected();
         Ok(KafkaSink {
             producer,
             topics,

@@ -8,8 +8,8 @@
 //! bounded, so nothing grows without bound).
 //!
 //! The source tracks, per partition: the next offset, whether the partition sits at its end
-//! (librdkafka's partition-EOF event) and since when, whether it has reached the end offset it
-//! had at start (`--stop-at-end`), and *checkpoints* `(next offset, largest event time before
+//! (librdkafka's partition-EOF event) and since when, whether it is done (`--stop-at-end`: it has
+//! reached its end), and *checkpoints* `(next offset, largest event time before
 //! it)` from which [`KafkaSource::commit`] picks the offsets that are safe to commit (see the
 //! commit rule there).
 //!
@@ -60,7 +60,8 @@ pub struct SourceConfig {
     pub group: String,
     /// Where to start.
     pub from: StartFrom,
-    /// Stop once every assigned partition has reached the end offset it had at start.
+    /// Stop once every assigned partition has reached its end: the consumer has caught up with
+    /// the partition's high watermark (at least the end offset it had at start).
     pub stop_at_end: bool,
     /// A partition at its end for this long stops holding the watermark back.
     pub idle_timeout: Duration,
@@ -81,15 +82,28 @@ impl SourceConfig {
 }
 
 /// Logs librdkafka's own log lines and errors through `tracing`, rate-limited: while a broker is
-/// down, librdkafka reports an error every few milliseconds.
+/// down, librdkafka reports an error every few milliseconds. Until the client has reached the
+/// brokers once ([`LoggingContext::connected`]), they are debug lines only: a broker that is
+/// unreachable at start is reported once, by the error the caller gets after its bounded wait.
 #[derive(Default)]
 pub struct LoggingContext {
+    connected: std::sync::atomic::AtomicBool,
     last_error: std::sync::Mutex<Option<Instant>>,
     /// Offset commits that completed (successfully or not).
     commits_done: std::sync::atomic::AtomicU64,
 }
 
 impl LoggingContext {
+    /// Marks the client as having reached the brokers: from now on, trouble is a warning.
+    pub fn connected(&self) {
+        self.connected
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn is_connected(&self) -> bool {
+        self.connected.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn should_log(&self) -> bool {
         let Ok(mut last) = self.last_error.lock() else {
             return false;
@@ -118,8 +132,13 @@ impl ClientContext for LoggingContext {
     }
 
     fn error(&self, error: RdError, reason: &str) {
+        if matches!(error, RdError::PartitionEOF(_))
+            || error.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::PartitionEOF)
+        {
+            return;
+        }
         // Transport errors while a broker is away are expected: librdkafka reconnects by itself.
-        if self.should_log() {
+        if self.is_connected() && self.should_log() {
             tracing::warn!(target: "tidewatch::kafka", %error, reason, "kafka client error (retrying)");
         }
     }
@@ -150,18 +169,21 @@ struct Part {
     queue: Queue,
     /// Offset of the next message to read (`None` until the first message).
     next_offset: Option<i64>,
-    /// With `--stop-at-end`: the end offset at start.
-    end_offset: Option<i64>,
+    /// With `--stop-at-end`: the partition is done once it reports its end.
+    stop_at_end: bool,
     /// At its end since this instant, with nothing read since.
     at_end_since: Option<Instant>,
-    /// Reached `end_offset` (stop-at-end) — nothing more is read.
+    /// Reached its end with `--stop-at-end`: nothing more is read.
     done: bool,
     /// Largest event time read so far (as reported by the caller).
     max_ts: Option<Millis>,
     /// `(next offset, largest event time of the messages before it)`, oldest first.
     checkpoints: VecDeque<(i64, Millis)>,
-    /// Last committed offset.
-    committed: Option<i64>,
+    /// Offset of the first message read in this run: where a replay must start while no
+    /// checkpoint is old enough to commit.
+    first_offset: Option<i64>,
+    /// Last committed offset and the durable frontier stored with it.
+    committed: Option<(i64, u64)>,
 }
 
 /// Committed offsets found at start, and the output frontier stored with them.
@@ -201,6 +223,7 @@ impl KafkaSource {
     pub fn open(config: &SourceConfig, index: usize, peers: usize) -> Result<Self, KafkaError> {
         let consumer = Arc::new(create_consumer(config, index)?);
         let partitions = topic_partitions(consumer.as_ref(), &config.kafka, &config.topics)?;
+        consumer.context().connected();
         let mine: Vec<(String, i32)> = partitions
             .iter()
             .filter(|(_, p)| (*p as usize) % peers.max(1) == index)
@@ -219,18 +242,6 @@ impl KafkaSource {
         }
         let mut parts = Vec::with_capacity(mine.len());
         for (topic, partition) in mine {
-            let end_offset = if config.stop_at_end {
-                let (_, high) = consumer
-                    .fetch_watermarks(&topic, partition, CONNECT_TIMEOUT)
-                    .map_err(|source| KafkaError::Unreachable {
-                        brokers: config.kafka.brokers.clone(),
-                        timeout: CONNECT_TIMEOUT,
-                        source,
-                    })?;
-                Some(high)
-            } else {
-                None
-            };
             let queue = consumer
                 .split_partition_queue(&topic, partition)
                 .ok_or_else(|| {
@@ -241,11 +252,12 @@ impl KafkaSource {
                 partition,
                 queue,
                 next_offset: None,
-                end_offset,
+                stop_at_end: config.stop_at_end,
                 at_end_since: None,
-                done: end_offset == Some(0),
+                done: false,
                 max_ts: None,
                 checkpoints: VecDeque::new(),
+                first_offset: None,
                 committed: None,
             });
         }
@@ -298,8 +310,7 @@ impl KafkaSource {
     pub fn holds_watermark(&self, part: usize) -> bool {
         self.parts.get(part).is_some_and(|p| {
             !p.done
-                && p
-                    .at_end_since
+                && p.at_end_since
                     .is_none_or(|since| since.elapsed() < self.idle_timeout)
         })
     }
@@ -333,16 +344,21 @@ impl KafkaSource {
                     line.extend_from_slice(message.payload().unwrap_or_default());
                     let offset = message.offset();
                     part.next_offset = Some(offset + 1);
+                    part.first_offset.get_or_insert(offset);
                     part.at_end_since = None;
-                    if part.end_offset.is_some_and(|end| offset + 1 >= end) {
-                        part.done = true;
-                    }
                     self.slice += 1;
                     return Some((index, offset.max(0) as u64));
                 }
                 Some(Err(RdError::PartitionEOF(_))) => {
                     if part.at_end_since.is_none() {
                         part.at_end_since = Some(Instant::now());
+                    }
+                    // The consumer has caught up with the partition's high watermark, which is
+                    // at least the end offset it had at start. (The event comes with the fetch
+                    // itself; some brokers, tansu 0.6 among them, answer the separate
+                    // end-offset query wrongly, so it is not used.)
+                    if part.stop_at_end {
+                        part.done = true;
                     }
                     self.advance_cursor();
                     empty_in_a_row += 1;
@@ -418,16 +434,21 @@ impl KafkaSource {
     pub fn commit(&mut self, durable_frontier: u64, horizon_ms: Millis) {
         let mut list = TopicPartitionList::new();
         for p in &mut self.parts {
-            let mut offset = None;
+            // Where a replay has to start at the latest: the last commit, else this run's
+            // first message (committed again with a newer frontier, so that a resumed run
+            // knows which outputs it need not write again).
+            let mut offset = p.committed.map(|(offset, _)| offset).or(p.first_offset);
             while let Some(&(next, max_ts)) = p.checkpoints.front() {
                 if max_ts.saturating_add(horizon_ms) >= durable_frontier {
                     break;
                 }
-                offset = Some(next);
+                offset = Some(offset.map_or(next, |o| o.max(next)));
                 p.checkpoints.pop_front();
             }
             let Some(offset) = offset else { continue };
-            if p.committed == Some(offset) {
+            if p.committed
+                .is_some_and(|(o, f)| o == offset && f >= durable_frontier)
+            {
                 continue;
             }
             match list.add_partition_offset(&p.topic, p.partition, Offset::Offset(offset)) {
@@ -435,7 +456,7 @@ impl KafkaSource {
                     if let Some(mut element) = list.find_partition(&p.topic, p.partition) {
                         element.set_metadata(format!("{FRONTIER_METADATA}{durable_frontier}"));
                     }
-                    p.committed = Some(offset);
+                    p.committed = Some((offset, durable_frontier));
                 }
                 Err(error) => tracing::warn!(%error, "cannot build the commit list"),
             }
@@ -519,10 +540,10 @@ pub fn topic_partitions<C: ConsumerContext>(
     for topic in topics {
         let metadata = consumer
             .fetch_metadata(Some(topic), CONNECT_TIMEOUT)
-            .map_err(|source| KafkaError::Unreachable {
+            .map_err(|cause| KafkaError::Unreachable {
                 brokers: kafka.brokers.clone(),
                 timeout: CONNECT_TIMEOUT,
-                source,
+                cause,
             })?;
         let Some(found) = metadata.topics().iter().find(|t| t.name() == topic) else {
             return Err(KafkaError::MissingTopic {

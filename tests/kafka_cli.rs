@@ -1,0 +1,147 @@
+//! `tidewatch produce` and `tidewatch broker` when something is wrong: an unreachable broker, a
+//! port in use, wrong usage. Each gives one line on stderr and a non-zero exit, within a bound,
+//! never a panic or a hang.
+
+use std::net::TcpListener;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Far above the 10 s connect timeout of `produce`: only a hang exceeds it.
+const HANG_GUARD: Duration = Duration::from_secs(60);
+
+/// Runs tidewatch with `args`; panics if it is still running after [`HANG_GUARD`].
+fn tidewatch(args: &[&str]) -> Output {
+    let child = Command::new(env!("CARGO_BIN_EXE_tidewatch"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the tidewatch binary");
+    let pid = child.id();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(child.wait_with_output());
+    });
+    match receiver.recv_timeout(HANG_GUARD) {
+        Ok(output) => output.expect("wait for tidewatch"),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-s", "KILL", &pid.to_string()])
+                .status();
+            panic!("tidewatch {args:?} still running after {HANG_GUARD:?}");
+        }
+    }
+}
+
+/// Asserts exit code 1 or 2, one line on stderr that contains `needle`, no panic.
+fn assert_one_line_error(args: &[&str], needle: &str) {
+    let output = tidewatch(args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        matches!(output.status.code(), Some(1 | 2)),
+        "{args:?}: exit {:?}, stderr: {stderr}",
+        output.status.code()
+    );
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "{args:?}: not one line:\n{stderr}"
+    );
+    assert!(
+        stderr.contains(needle),
+        "{args:?}: {stderr:?} lacks {needle:?}"
+    );
+    assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+}
+
+/// A port on 127.0.0.1 where nothing listens (bound, read, released).
+fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local address").port()
+}
+
+#[test]
+fn produce_to_an_unreachable_broker_fails_in_one_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let input = dir.path().join("events.jsonl");
+    std::fs::write(&input, b"{\"type\":\"order\"}\n").expect("write");
+    let bootstrap = format!("127.0.0.1:{}", closed_port());
+    let started = Instant::now();
+    assert_one_line_error(
+        &[
+            "produce",
+            "--kafka",
+            &bootstrap,
+            "--input",
+            input.to_str().expect("UTF-8 path"),
+        ],
+        &format!("cannot reach Kafka at {bootstrap}"),
+    );
+    eprintln!("unreachable broker reported after {:?}", started.elapsed());
+}
+
+#[test]
+fn broker_on_a_port_in_use_fails_in_one_line() {
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let port = taken
+        .local_addr()
+        .expect("local address")
+        .port()
+        .to_string();
+    assert_one_line_error(
+        &["broker", "--port", &port],
+        &format!("cannot listen on 127.0.0.1:{port}"),
+    );
+    drop(taken);
+}
+
+#[test]
+fn produce_and_broker_usage_errors_are_one_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let missing = dir.path().join("missing.jsonl");
+    let missing = missing.to_str().expect("UTF-8 path");
+    let kafka = "127.0.0.1:9";
+    assert_one_line_error(&["produce", "--kafka", kafka, "--input", missing], missing);
+    assert_one_line_error(&["produce", "--kafka", kafka], "--generate");
+    assert_one_line_error(&["produce", "--input", missing], "--kafka");
+    assert_one_line_error(
+        &[
+            "produce",
+            "--kafka",
+            kafka,
+            "--input",
+            missing,
+            "--generate",
+        ],
+        "--generate",
+    );
+    assert_one_line_error(
+        &[
+            "produce", "--kafka", kafka, "--input", missing, "--events", "5",
+        ],
+        "--events",
+    );
+    assert_one_line_error(
+        &["produce", "--kafka", kafka, "--generate", "--rate", "0"],
+        "--rate",
+    );
+    assert_one_line_error(
+        &["produce", "--kafka", kafka, "--generate", "--topics", "a,b"],
+        "a,b",
+    );
+    assert_one_line_error(
+        &[
+            "produce",
+            "--kafka",
+            kafka,
+            "--generate",
+            "--kafka-option",
+            "novalue",
+        ],
+        "novalue",
+    );
+    assert_one_line_error(&["broker", "--partitions", "0"], "--partitions");
+    assert_one_line_error(&["broker", "--topic", "bad name"], "bad name");
+    assert_one_line_error(&["broker", "--topic", "t:zero"], "t:zero");
+}
