@@ -21,7 +21,7 @@ use timely::dataflow::ProbeHandle;
 
 use tidewatch_connectors::jsonl_source::{LineSource, SourceError};
 use tidewatch_connectors::kafka::sink::{KafkaSink, Output, SinkTopics, FINAL_FLUSH_TIMEOUT};
-use tidewatch_connectors::kafka::source::{read_resume, SourceConfig, StartFrom};
+use tidewatch_connectors::kafka::source::{check_topics, read_resume, SourceConfig, StartFrom};
 use tidewatch_connectors::kafka::{KafkaConfig, KafkaError};
 use tidewatch_connectors::sink::{
     durable, encode_change, final_deltas, ChangeLogWriter, DeadLetter, DeadLetterWriter, Flush,
@@ -404,6 +404,10 @@ pub fn run(options: RunOptions, config: timely::Config) -> Result<RunSummary, Ru
     let started = Instant::now();
     let counters = Arc::new(Counters::default());
     let worker_counters = Arc::clone(&counters);
+    // A Kafka input must be reachable, with its topics, before anything is created.
+    if let InputSpec::Kafka(source) = &options.input {
+        check_topics(source)?;
+    }
     // A resumed Kafka run continues the change logs of the run it resumes: it appends to the
     // files and does not write again what that run wrote (outputs below its durable frontier).
     let resume = match &options.input {
