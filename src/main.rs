@@ -328,14 +328,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         None => std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
     };
     let config = timely_config(workers, &args.cluster)?;
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // A second signal while stopping exits at once.
-        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))
-            .context("cannot install the signal handler")?;
-        signal_hook::flag::register(signal, Arc::clone(&stop))
-            .context("cannot install the signal handler")?;
-    }
+    let stop = stop_on_signal()?;
 
     let (input, demo) = match &args.input {
         None if args.kafka.kafka.is_some() => (kafka_input(&args.kafka)?, false),
