@@ -227,15 +227,22 @@ fn main() -> ExitCode {
                 };
             }
             // One line: clap's first line names the problem; the rest is usage we point to.
+            // Everything before clap's usage block, on one line (a missing argument's name is
+            // on the line after "were not provided:").
             let rendered = error.render().to_string();
-            let first = rendered
+            let message = rendered
                 .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("error: invalid usage");
-            eprintln!(
-                "tidewatch: {} (see `tidewatch --help`)",
-                first.trim_start_matches("error: ")
-            );
+                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more"))
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+            let message = if message.is_empty() {
+                "invalid usage"
+            } else {
+                message.trim_start_matches("error: ")
+            };
+            eprintln!("tidewatch: {message} (see `tidewatch --help`)");
             return ExitCode::from(2);
         }
     };

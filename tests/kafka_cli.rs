@@ -145,3 +145,59 @@ fn produce_and_broker_usage_errors_are_one_line() {
     assert_one_line_error(&["broker", "--topic", "bad name"], "bad name");
     assert_one_line_error(&["broker", "--topic", "t:zero"], "t:zero");
 }
+
+/// `run --kafka` usage and configuration errors: one line each, before anything is created.
+#[test]
+fn run_kafka_usage_and_option_errors_are_one_line() {
+    let port = closed_port().to_string();
+    let brokers = format!("127.0.0.1:{port}");
+    // librdkafka rejects an unknown property at once.
+    assert_one_line_error(
+        &[
+            "run",
+            "--kafka",
+            &brokers,
+            "--kafka-option",
+            "no.such.property=1",
+        ],
+        "no.such.property",
+    );
+    assert_one_line_error(
+        &[
+            "run",
+            "--kafka",
+            &brokers,
+            "--kafka-option",
+            "missing-equals",
+        ],
+        "key=value",
+    );
+    assert_one_line_error(
+        &["run", "--kafka", &brokers, "--input", "x.jsonl"],
+        "--input",
+    );
+    assert_one_line_error(&["run", "--stop-at-end"], "--kafka");
+    assert_one_line_error(
+        &["run", "--kafka", &brokers, "--sink", "both"],
+        "--sink both needs --out",
+    );
+    // TLS and SASL/SCRAM settings are accepted (OpenSSL is built in): the only failure left
+    // is the unreachable broker, after the bounded wait.
+    assert_one_line_error(
+        &[
+            "run",
+            "--kafka",
+            &brokers,
+            "--stop-at-end",
+            "--kafka-option",
+            "security.protocol=SASL_SSL",
+            "--kafka-option",
+            "sasl.mechanism=SCRAM-SHA-512",
+            "--kafka-option",
+            "sasl.username=u",
+            "--kafka-option",
+            "sasl.password=p",
+        ],
+        "cannot reach Kafka",
+    );
+}

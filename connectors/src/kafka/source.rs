@@ -118,14 +118,14 @@ impl LoggingContext {
 impl ClientContext for LoggingContext {
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
         use rdkafka::config::RDKafkaLogLevel as L;
-        match level {
-            L::Emerg | L::Alert | L::Critical | L::Error => {
-                tracing::error!(target: "tidewatch::kafka", facility = fac, "{log_message}")
-            }
-            L::Warning => {
-                tracing::warn!(target: "tidewatch::kafka", facility = fac, "{log_message}")
-            }
-            _ => tracing::debug!(target: "tidewatch::kafka", facility = fac, "{log_message}"),
+        let serious = matches!(
+            level,
+            L::Emerg | L::Alert | L::Critical | L::Error | L::Warning
+        );
+        if serious && self.is_connected() && self.should_log() {
+            tracing::warn!(target: "tidewatch::kafka", facility = fac, "{log_message}");
+        } else {
+            tracing::debug!(target: "tidewatch::kafka", facility = fac, "{log_message}");
         }
     }
 
