@@ -278,3 +278,92 @@ fn produce_loads_a_file_that_kcat_reads_back() {
     }
     drop(broker);
 }
+
+/// The interoperability path end to end: kcat produces the events (one topic per type,
+/// keyed by warehouse), `tidewatch run --kafka` computes LOGI-1 into the output topics, kcat
+/// reads the alerts back. They equal file mode's alerts row for row, keyed by warehouse.
+#[test]
+fn kcat_in_tidewatch_between_kcat_out() {
+    let broker = DevBrokerProcess::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("events.jsonl");
+    let bin = Path::new(env!("CARGO_BIN_EXE_tidewatch"));
+    run(
+        bin,
+        &[
+            "generate",
+            "--events",
+            "30000",
+            "--out",
+            input.to_str().expect("utf-8 path"),
+        ],
+        b"",
+    );
+    let text = std::fs::read_to_string(&input).expect("read the input");
+    // kcat -K: splits `key:value` on the first colon: the warehouse, then the JSON line.
+    let mut by_topic: BTreeMap<&str, Vec<u8>> = BTreeMap::new();
+    for line in text.lines() {
+        let event: serde_json::Value = serde_json::from_str(line).expect("generated JSON");
+        let topic = match event["type"].as_str() {
+            Some("order") => "orders",
+            Some("delivery") => "deliveries",
+            _ => "sensors",
+        };
+        let key = event["warehouse"].as_str().expect("warehouse");
+        let batch = by_topic.entry(topic).or_default();
+        batch.extend_from_slice(format!("{key}:{line}\n").as_bytes());
+    }
+    for (topic, batch) in &by_topic {
+        run(
+            &kcat(),
+            &["-b", &broker.bootstrap, "-P", "-t", topic, "-K:"],
+            batch,
+        );
+    }
+    run(
+        bin,
+        &[
+            "run",
+            "--kafka",
+            &broker.bootstrap,
+            "--stop-at-end",
+            "--workers",
+            "2",
+            "-q",
+        ],
+        b"",
+    );
+    let file_out = dir.path().join("file");
+    run(
+        bin,
+        &[
+            "run",
+            "--input",
+            input.to_str().expect("utf-8"),
+            "--out",
+            file_out.to_str().expect("utf-8"),
+            "-q",
+        ],
+        b"",
+    );
+    let expected: Vec<String> = std::fs::read_to_string(file_out.join("alerts.jsonl"))
+        .expect("file-mode alerts")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert!(!expected.is_empty(), "the input raises no alert");
+    let consumed = kcat_consume(&broker.bootstrap, "tidewatch.alerts");
+    let mut values: Vec<String> = consumed.iter().map(|m| m.3.clone()).collect();
+    let mut sorted_expected = expected.clone();
+    values.sort();
+    sorted_expected.sort();
+    assert_eq!(values, sorted_expected, "alerts read by kcat");
+    for (_, _, key, value) in &consumed {
+        let row: serde_json::Value = serde_json::from_str(value).expect("alert JSON");
+        assert_eq!(
+            Some(key.as_str()),
+            row["warehouse"].as_str(),
+            "key of {value}"
+        );
+    }
+}
