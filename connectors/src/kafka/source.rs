@@ -206,7 +206,12 @@ pub struct KafkaSource {
     idle_timeout: Duration,
     group: String,
     last_commit_error: Option<Instant>,
+    /// Messages read since the consumer's own queue was last served.
+    since_served: usize,
 }
+
+/// Serve the consumer's own queue once per this many reads (and whenever nothing is ready).
+const SERVE_EVERY: usize = 1024;
 
 /// Messages read from one partition before moving to the next.
 const SLICE: usize = 256;
@@ -274,6 +279,7 @@ impl KafkaSource {
             idle_timeout: config.idle_timeout,
             group: config.group.clone(),
             last_commit_error: None,
+            since_served: 0,
         })
     }
 
@@ -319,7 +325,12 @@ impl KafkaSource {
         line: &mut Vec<u8>,
         may_read: &dyn Fn(usize) -> bool,
     ) -> Option<(usize, u64)> {
-        self.serve_events();
+        // The consumer's own queue (errors, logs) needs serving now and then, not per message.
+        self.since_served += 1;
+        if self.since_served >= SERVE_EVERY {
+            self.since_served = 0;
+            self.serve_events();
+        }
         let n = self.parts.len();
         // At most one full round without a message.
         let mut empty_in_a_row = 0;
@@ -370,6 +381,7 @@ impl KafkaSource {
                 }
             }
         }
+        self.serve_events();
         None
     }
 
@@ -541,8 +553,13 @@ fn create_consumer(
             ("enable.auto.offset.store", "false"),
             ("enable.partition.eof", "true"),
             ("auto.offset.reset", reset),
-            // Bounded prefetch per consumer (librdkafka's default is 64 MiB per partition).
+            // Prefetch per partition queue (librdkafka's default is 64 MiB); smaller starves
+            // the workers (measured: 4 MiB reads 35 % slower).
             ("queued.max.messages.kbytes", "16384"),
+            // How long the broker may hold an empty fetch: the end of a partition is noticed
+            // this much later (librdkafka's default, 500 ms, made every `--stop-at-end` run
+            // half a second longer); new messages are returned as soon as they arrive anyway.
+            ("fetch.wait.max.ms", "100"),
         ])
         .create_with_context(LoggingContext::default())
         .map_err(|e| KafkaError::client("cannot create the Kafka consumer", e))
