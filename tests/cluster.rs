@@ -1,5 +1,8 @@
 //! Cluster mode: two processes (timely's own networking on 127.0.0.1) give the same results as
-//! one process, byte for byte.
+//! one process, byte for byte — from a file, and from Kafka (each process's worker reads the
+//! partitions its global worker index owns).
+
+mod support;
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -96,4 +99,101 @@ fn two_processes_match_one() {
     let dlq = sorted(read(&cluster.join("dlq.jsonl")));
     assert_eq!(dlq.len(), 2);
     assert_eq!(dlq, sorted(read(&single.join("dlq.jsonl"))));
+}
+
+#[test]
+fn two_processes_from_kafka_match_file_mode() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let input = dir.path().join("events.jsonl");
+    let status = Command::new(env!("CARGO_BIN_EXE_tidewatch"))
+        .args(["generate", "--events", "40000", "--seed", "5", "--out"])
+        .arg(&input)
+        .stderr(Stdio::null())
+        .status()
+        .expect("generate");
+    assert!(status.success());
+    let single = dir.path().join("single");
+    let status = Command::new(env!("CARGO_BIN_EXE_tidewatch"))
+        .args(["run", "-q", "--workers", "2", "--input"])
+        .arg(&input)
+        .arg("--out")
+        .arg(&single)
+        .stderr(Stdio::null())
+        .status()
+        .expect("run");
+    assert!(status.success());
+
+    let broker = support::brokers::DevBrokerProcess::start();
+    let status = Command::new(env!("CARGO_BIN_EXE_tidewatch"))
+        .args(["produce", "--kafka", &broker.bootstrap, "--input"])
+        .arg(&input)
+        .stderr(Stdio::null())
+        .status()
+        .expect("produce");
+    assert!(status.success());
+
+    let hostfile = dir.path().join("hosts.txt");
+    std::fs::write(
+        &hostfile,
+        format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port()),
+    )
+    .expect("hostfile");
+    let cluster = dir.path().join("cluster");
+    let children: Vec<_> = (0..2)
+        .map(|process| {
+            Command::new(env!("CARGO_BIN_EXE_tidewatch"))
+                .args([
+                    "run",
+                    "-q",
+                    "--workers",
+                    "1",
+                    "--processes",
+                    "2",
+                    "--process",
+                ])
+                .arg(process.to_string())
+                .arg("--hostfile")
+                .arg(&hostfile)
+                .args([
+                    "--kafka",
+                    &broker.bootstrap,
+                    "--stop-at-end",
+                    "--group",
+                    "cluster",
+                ])
+                .arg("--out")
+                .arg(&cluster)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn a cluster process")
+        })
+        .collect();
+    let mut lines_read = 0u64;
+    for child in children {
+        let output = child.wait_with_output().expect("wait");
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "{stderr}");
+        // Each process reads only its own partitions: "done: N lines".
+        let read: u64 = stderr
+            .split("done: ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no summary line: {stderr}"));
+        assert!(read > 0, "a process read nothing: {stderr}");
+        lines_read += read;
+    }
+    assert_eq!(
+        lines_read, 40_000,
+        "the two processes together read every message once"
+    );
+    for name in ["windows.jsonl", "alerts.jsonl"] {
+        let (a, b) = (read(&single.join(name)), read(&cluster.join(name)));
+        assert!(!a.is_empty(), "{name} is empty");
+        assert_eq!(
+            a, b,
+            "{name} differs between file mode and two processes on Kafka"
+        );
+    }
 }
