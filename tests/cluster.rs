@@ -19,6 +19,50 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }
 
+/// Runs `tidewatch run -q` as two cluster processes (one worker each) with `source` (the input
+/// options) writing to `out`; returns each process's stderr, after asserting exit 0.
+fn run_two_processes(dir: &Path, source: &[&std::ffi::OsStr], out: &Path) -> Vec<String> {
+    let hostfile = dir.join("hosts.txt");
+    std::fs::write(
+        &hostfile,
+        format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port()),
+    )
+    .expect("hostfile");
+    let children: Vec<_> = (0..2)
+        .map(|process| {
+            Command::new(env!("CARGO_BIN_EXE_tidewatch"))
+                .args([
+                    "run",
+                    "-q",
+                    "--workers",
+                    "1",
+                    "--processes",
+                    "2",
+                    "--process",
+                ])
+                .arg(process.to_string())
+                .arg("--hostfile")
+                .arg(&hostfile)
+                .args(source)
+                .arg("--out")
+                .arg(out)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn a cluster process")
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|child| {
+            let output = child.wait_with_output().expect("wait");
+            let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+            assert!(output.status.success(), "{stderr}");
+            stderr
+        })
+        .collect()
+}
+
 #[test]
 fn two_processes_match_one() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -46,46 +90,12 @@ fn two_processes_match_one() {
         .expect("run");
     assert!(status.success());
 
-    let hostfile = dir.path().join("hosts.txt");
-    std::fs::write(
-        &hostfile,
-        format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port()),
-    )
-    .expect("hostfile");
     let cluster = dir.path().join("cluster");
-    let children: Vec<_> = (0..2)
-        .map(|process| {
-            Command::new(env!("CARGO_BIN_EXE_tidewatch"))
-                .args([
-                    "run",
-                    "-q",
-                    "--workers",
-                    "1",
-                    "--processes",
-                    "2",
-                    "--process",
-                    &process.to_string(),
-                    "--hostfile",
-                ])
-                .arg(&hostfile)
-                .arg("--input")
-                .arg(&input)
-                .arg("--out")
-                .arg(&cluster)
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("spawn a cluster process")
-        })
-        .collect();
-    for child in children {
-        let output = child.wait_with_output().expect("wait");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
+    run_two_processes(
+        dir.path(),
+        &["--input".as_ref(), input.as_os_str()],
+        &cluster,
+    );
     for name in ["windows.jsonl", "alerts.jsonl"] {
         let (a, b) = (read(&single.join(name)), read(&cluster.join(name)));
         assert!(!a.is_empty(), "{name} is empty");
@@ -132,48 +142,12 @@ fn two_processes_from_kafka_match_file_mode() {
         .expect("produce");
     assert!(status.success());
 
-    let hostfile = dir.path().join("hosts.txt");
-    std::fs::write(
-        &hostfile,
-        format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port()),
-    )
-    .expect("hostfile");
     let cluster = dir.path().join("cluster");
-    let children: Vec<_> = (0..2)
-        .map(|process| {
-            Command::new(env!("CARGO_BIN_EXE_tidewatch"))
-                .args([
-                    "run",
-                    "-q",
-                    "--workers",
-                    "1",
-                    "--processes",
-                    "2",
-                    "--process",
-                ])
-                .arg(process.to_string())
-                .arg("--hostfile")
-                .arg(&hostfile)
-                .args([
-                    "--kafka",
-                    &broker.bootstrap,
-                    "--stop-at-end",
-                    "--group",
-                    "cluster",
-                ])
-                .arg("--out")
-                .arg(&cluster)
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("spawn a cluster process")
-        })
-        .collect();
+    let bootstrap = broker.bootstrap.clone();
+    let args = ["--kafka", &bootstrap, "--stop-at-end", "--group", "cluster"];
+    let source: Vec<&std::ffi::OsStr> = args.iter().map(|arg| arg.as_ref()).collect();
     let mut lines_read = 0u64;
-    for child in children {
-        let output = child.wait_with_output().expect("wait");
-        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-        assert!(output.status.success(), "{stderr}");
+    for stderr in run_two_processes(dir.path(), &source, &cluster) {
         // Each process reads only its own partitions: "done: N lines".
         let read: u64 = stderr
             .split("done: ")
