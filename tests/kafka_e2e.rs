@@ -17,25 +17,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
-use support::brokers::{free_port, kcat, DevBrokerProcess, Tansu};
+use support::brokers::{free_port, kcat, DevBrokerProcess, Tansu, PARTITIONS, TIDEWATCH_TOPICS};
 use support::compare;
 use support::inputs;
 use support::oracle::{logi1, OracleOutput};
 
 /// The SPEC default disorder bound.
 const DISORDER: u64 = 5_000;
-/// Input topics (SPEC §1 types) and the partition count of every topic.
+/// Input topics (SPEC §1 types).
 const INPUT_TOPICS: [&str; 3] = ["orders", "deliveries", "sensors"];
-const PARTITIONS: i32 = 4;
-/// Topics tansu is started with (the dev broker precreates the same ones).
-const TANSU_TOPICS: [(&str, i32); 6] = [
-    ("orders", PARTITIONS),
-    ("deliveries", PARTITIONS),
-    ("sensors", PARTITIONS),
-    ("tidewatch.alerts", PARTITIONS),
-    ("tidewatch.windows", PARTITIONS),
-    ("tidewatch.dlq", PARTITIONS),
-];
 /// Upper bound for one `tidewatch produce` / `run` / `kcat` invocation.
 const CLI_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -542,7 +532,7 @@ fn dev_broker_matches_file_mode_and_oracle() {
 #[test]
 fn tansu_matches_file_mode_and_oracle() {
     for (seed, runs) in SEED_RUNS {
-        let tansu = Tansu::start(&TANSU_TOPICS);
+        let tansu = Tansu::start(&TIDEWATCH_TOPICS);
         let broker = Broker {
             name: "tansu",
             bootstrap: &tansu.bootstrap,

@@ -25,7 +25,7 @@ use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use support::brokers::{process_state, Tansu};
+use support::brokers::{process_state, Tansu, TIDEWATCH_TOPICS};
 use support::{compare, inputs, oracle};
 use tidewatch_connectors::kafka::source::{KafkaSource, SourceConfig, StartFrom};
 use tidewatch_connectors::kafka::KafkaConfig;
@@ -34,16 +34,6 @@ use tidewatch_connectors::kafka::KafkaConfig;
 const SEED: u64 = 3;
 /// SPEC's default disorder bound, as the run uses it.
 const DISORDER: u64 = 5_000;
-const PARTITIONS: i32 = 4;
-/// Input and output topics, as tidewatch expects them by default.
-const TOPICS: [(&str, i32); 6] = [
-    ("orders", PARTITIONS),
-    ("deliveries", PARTITIONS),
-    ("sensors", PARTITIONS),
-    ("tidewatch.alerts", PARTITIONS),
-    ("tidewatch.windows", PARTITIONS),
-    ("tidewatch.dlq", PARTITIONS),
-];
 /// Worker threads of the run; each logs `kafka source assigned` once it has its partitions.
 const WORKERS: usize = 2;
 /// How long the broker stays frozen (the 20 s).
@@ -217,7 +207,7 @@ fn paused_run(
     }
     let input_lines = text(input).lines().count();
 
-    let tansu = Tansu::start(&TOPICS);
+    let tansu = Tansu::start(&TIDEWATCH_TOPICS);
     produce(&tansu.bootstrap, input, &tmp.join("produce.log"));
 
     let kafka_out = tmp.join("kafka-mode");

@@ -28,6 +28,20 @@ pub const DEV_BROKER_START_TIMEOUT: Duration = Duration::from_secs(30);
 /// [`free_port`] releasing it and the broker binding it.
 const START_ATTEMPTS: usize = 3;
 
+/// Partitions of every topic the Kafka tests create.
+pub const PARTITIONS: i32 = 4;
+
+/// The topics tidewatch reads and writes by default, as `Tansu::start` takes them (the dev
+/// broker precreates the same ones).
+pub const TIDEWATCH_TOPICS: [(&str, i32); 6] = [
+    ("orders", PARTITIONS),
+    ("deliveries", PARTITIONS),
+    ("sensors", PARTITIONS),
+    ("tidewatch.alerts", PARTITIONS),
+    ("tidewatch.windows", PARTITIONS),
+    ("tidewatch.dlq", PARTITIONS),
+];
+
 /// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, read, released).
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
