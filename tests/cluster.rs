@@ -63,23 +63,27 @@ fn run_two_processes(dir: &Path, source: &[&std::ffi::OsStr], out: &Path) -> Vec
         .collect()
 }
 
-#[test]
-fn two_processes_match_one() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let input = dir.path().join("events.jsonl");
+/// Generates `events` events (seed `seed`) plus `extra` lines into `dir/events.jsonl` and runs
+/// one process with 2 workers on it into `dir/single`; returns both paths.
+fn input_and_single_run(
+    dir: &Path,
+    events: u32,
+    seed: u32,
+    extra: &str,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let input = dir.join("events.jsonl");
     let status = Command::new(env!("CARGO_BIN_EXE_tidewatch"))
-        .args(["generate", "--events", "120000", "--seed", "7", "--out"])
+        .args(["generate", "--events", &events.to_string()])
+        .args(["--seed", &seed.to_string(), "--out"])
         .arg(&input)
         .stderr(Stdio::null())
         .status()
         .expect("generate");
     assert!(status.success());
-    // Append malformed lines so dead letters cross processes too.
     let mut text = read(&input);
-    text.push_str("not json\n{\"type\":\"order\"}\n");
+    text.push_str(extra);
     std::fs::write(&input, text).expect("write");
-
-    let single = dir.path().join("single");
+    let single = dir.join("single");
     let status = Command::new(env!("CARGO_BIN_EXE_tidewatch"))
         .args(["run", "-q", "--workers", "2", "--input"])
         .arg(&input)
@@ -89,7 +93,15 @@ fn two_processes_match_one() {
         .status()
         .expect("run");
     assert!(status.success());
+    (input, single)
+}
 
+#[test]
+fn two_processes_match_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Malformed lines, so that dead letters cross processes too.
+    let (input, single) =
+        input_and_single_run(dir.path(), 120_000, 7, "not json\n{\"type\":\"order\"}\n");
     let cluster = dir.path().join("cluster");
     run_two_processes(
         dir.path(),
@@ -114,25 +126,7 @@ fn two_processes_match_one() {
 #[test]
 fn two_processes_from_kafka_match_file_mode() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let input = dir.path().join("events.jsonl");
-    let status = Command::new(env!("CARGO_BIN_EXE_tidewatch"))
-        .args(["generate", "--events", "40000", "--seed", "5", "--out"])
-        .arg(&input)
-        .stderr(Stdio::null())
-        .status()
-        .expect("generate");
-    assert!(status.success());
-    let single = dir.path().join("single");
-    let status = Command::new(env!("CARGO_BIN_EXE_tidewatch"))
-        .args(["run", "-q", "--workers", "2", "--input"])
-        .arg(&input)
-        .arg("--out")
-        .arg(&single)
-        .stderr(Stdio::null())
-        .status()
-        .expect("run");
-    assert!(status.success());
-
+    let (input, single) = input_and_single_run(dir.path(), 40_000, 5, "");
     let broker = support::brokers::DevBrokerProcess::start();
     let status = Command::new(env!("CARGO_BIN_EXE_tidewatch"))
         .args(["produce", "--kafka", &broker.bootstrap, "--input"])
