@@ -117,7 +117,6 @@ where
             move |(input, frontier), _output| {
                 input.for_each(|_, _| {});
                 let delivered = frontier.frontier().first().copied();
-                let held_at = held.as_ref().map(|c| *c.time());
                 if let Some((ticket, covers)) = flushing {
                     match sink.borrow_mut().is_durable(ticket) {
                         Ok(true) => {
@@ -145,13 +144,11 @@ where
                         }
                     }
                 }
-                let held_at = held.as_ref().map(|c| *c.time()).or(held_at);
-                let moved = match (held_at, delivered) {
-                    (Some(held), Some(delivered)) => delivered > held,
-                    (Some(_), None) => true,
-                    (None, _) => false,
+                // Nothing new to flush: everything delivered is already durable.
+                let Some(held_at) = held.as_ref().map(|c| *c.time()) else {
+                    return;
                 };
-                if !moved || held.is_none() {
+                if delivered.is_some_and(|delivered| delivered <= held_at) {
                     return;
                 }
                 let due = last_flush.elapsed() >= every || delivered.is_none();
