@@ -17,6 +17,8 @@ use tidewatch_connectors::jsonl_source::LineSource;
 use tidewatch_connectors::kafka::{self, sink::SinkTopics, source, KafkaConfig};
 use tidewatch_dataflows::logi1::Logi1Config;
 
+mod bench_args;
+
 /// Real-time monitoring of e-commerce logistics streams: joins orders and deliveries, keeps
 /// per-minute statistics per warehouse and raises alerts when delivery times jump — exact,
 /// incremental, on timely and differential dataflow.
@@ -55,6 +57,15 @@ enum Command {
   tidewatch produce --kafka 127.0.0.1:9092 --generate --rate 2000      # until Ctrl-C
   tidewatch produce --kafka 127.0.0.1:9092 --generate --events 100000 --warehouses 4")]
     Produce(ProduceArgs),
+    /// Measure LOGI-1: open-loop latency at a rate (processing and event-to-alert latency,
+    /// HDR histograms), rate sweeps against a latency SLO, or throughput.
+    #[command(after_help = "Examples:
+  tidewatch bench --rate 100000 --duration 30s --workers 2 --out bench/
+  tidewatch bench --sweep 50k,100k,200k,400k --slo 10ms --out sweep/   # sweep.json, sweep.svg
+  tidewatch bench --rate 100k --sink-pause 50ms                         # a stall shows in the tail
+  tidewatch bench --real-time --rate 20k --duration 5m                  # event time = wall clock
+  tidewatch bench --throughput --events 1000000                         # memory and file, 1..N workers")]
+    Bench(bench_args::BenchArgs),
 }
 
 #[derive(Args, Debug)]
@@ -259,6 +270,7 @@ fn main() -> ExitCode {
         Command::Generate(args) => generate(args),
         Command::Broker(args) => broker(args),
         Command::Produce(args) => produce(args),
+        Command::Bench(args) => bench_args::bench(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -19,6 +19,7 @@ use timely::dataflow::operators::vec::{Broadcast, UnorderedInput};
 use timely::dataflow::operators::{Concatenate, Probe};
 use timely::dataflow::ProbeHandle;
 
+use tidewatch_connectors::input::send_by_time;
 use tidewatch_connectors::jsonl_source::{LineSource, SourceError};
 use tidewatch_connectors::kafka::sink::{KafkaSink, Output, SinkTopics, FINAL_FLUSH_TIMEOUT};
 use tidewatch_connectors::kafka::source::{check_topics, read_resume, SourceConfig, StartFrom};
@@ -782,18 +783,7 @@ fn run_worker(
         counters.late.fetch_add(late, Ordering::Relaxed);
 
         // Send the batch, one session per timely time (a batch spans few window starts).
-        batch.sort_by_key(|(time, _)| *time);
-        let mut events = batch.drain(..).peekable();
-        while let Some((time, event)) = events.next() {
-            let at = capability.delayed(&time);
-            let mut handle = events_input.activate();
-            let mut session = handle.session(&at);
-            session.give(event);
-            while let Some((_, event)) = events.next_if(|(next, _)| *next == time) {
-                session.give(event);
-            }
-        }
-        drop(events);
+        send_by_time(&mut events_input, &capability, &mut batch);
         if !letters.is_empty() {
             letters_input
                 .activate()
