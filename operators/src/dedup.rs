@@ -1,22 +1,22 @@
 //! `dedup`: exact duplicates count once (SPEC §1).
 //!
 //! Records are routed by a caller-supplied hash, so that duplicates meet on one worker, and kept
-//! in a set per timely time. A set is dropped as soon as the input frontier passes its time: a
-//! duplicate can only arrive at the same time as its original (see the assumption below), so
-//! state never outlives the open times.
+//! in a set per timely time. A record is passed on as soon as it arrives, unless its set already
+//! holds it: nothing waits for the frontier, so dedup adds no latency. A set is dropped as soon
+//! as the input frontier passes its time: a duplicate can only arrive at the same time as its
+//! original (see the assumption below), so state never outlives the open times.
 //!
 //! Unchecked assumption: equal records carry equal timely times. This holds when the time is a
 //! function of the record (here: its event time rounded down to the window grid).
 //!
 //! # Output
-//! Each distinct record once, at its time, once the input frontier has passed that time.
+//! Each distinct record once, at its time, as soon as its first copy arrives.
 
 use rustc_hash::{FxBuildHasher, FxHashSet};
 use std::collections::BTreeMap;
 use std::hash::Hash;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::Capability;
 use timely::dataflow::StreamVec;
 use timely::ExchangeData;
 
@@ -44,32 +44,38 @@ pub const NAME: &str = "Dedup";
 /// ```
 pub fn dedup<'scope, D, F>(stream: StreamVec<'scope, u64, D>, route: F) -> StreamVec<'scope, u64, D>
 where
-    D: ExchangeData + Hash + Eq,
+    D: ExchangeData + Hash + Eq + Clone,
     F: Fn(&D) -> u64 + 'static,
 {
     stream.unary_frontier(
         Exchange::new(move |record: &D| route(record)),
         NAME,
         |_capability, _info| {
-            let mut open: BTreeMap<u64, (Capability<u64>, FxHashSet<D>)> = BTreeMap::new();
+            let mut open: BTreeMap<u64, FxHashSet<D>> = BTreeMap::new();
             move |(input, frontier), output| {
                 input.for_each_stamp(|capability, batches| {
                     let Some(capability) = capability.retain_least(output.output_index()) else {
                         return;
                     };
-                    let (_, seen) = open
+                    let seen = open
                         .entry(*capability.time())
-                        .or_insert_with(|| (capability, FxHashSet::with_hasher(FxBuildHasher)));
+                        .or_insert_with(|| FxHashSet::with_hasher(FxBuildHasher));
+                    let mut session = output.session(&capability);
                     for batch in batches {
-                        seen.extend(batch.drain(..));
+                        for record in batch.drain(..) {
+                            if !seen.contains(&record) {
+                                seen.insert(record.clone());
+                                session.give(record);
+                            }
+                        }
                     }
                 });
+                // A set whose time the frontier has passed can meet no more duplicates.
                 while let Some(entry) = open.first_entry() {
                     if frontier.less_equal(entry.key()) {
                         break;
                     }
-                    let (capability, seen) = entry.remove();
-                    output.session(&capability).give_iterator(seen.into_iter());
+                    entry.remove();
                 }
             }
         },
@@ -129,5 +135,38 @@ mod tests {
             .into_iter()
             .flat_map(|(t, v)| v.into_iter().map(move |x| (t, x)))
             .collect()
+    }
+
+    /// Latency: a record is passed on while its time is still open, before the frontier
+    /// moves; a duplicate sent later at the same time is still held back.
+    #[test]
+    fn passes_first_copies_on_before_the_frontier_moves() {
+        use std::sync::{Arc, Mutex};
+        use timely::dataflow::operators::Inspect;
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen);
+        timely::execute_directly(move |worker| {
+            let sink = Arc::clone(&sink);
+            let (mut input, capability) = worker.dataflow::<u64, _, _>(|scope| {
+                let (input, stream) = scope.new_unordered_input::<u64>();
+                dedup(stream, |x: &u64| *x).inspect(move |x| {
+                    sink.lock().expect("lock").push(*x);
+                });
+                input
+            });
+            let at = capability.delayed(&7);
+            input.activate().session(&at).give(1);
+            for _ in 0..10 {
+                worker.step();
+            }
+            assert_eq!(*seen.lock().expect("lock"), vec![1], "held back");
+            input.activate().session(&at).give(1);
+            input.activate().session(&at).give(2);
+            for _ in 0..10 {
+                worker.step();
+            }
+            assert_eq!(*seen.lock().expect("lock"), vec![1, 2]);
+            drop((at, capability));
+        });
     }
 }

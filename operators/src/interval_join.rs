@@ -11,13 +11,21 @@
 //! right (K, ts, R) --exchange(K)--/
 //! ```
 //!
-//! Both inputs are stashed by timely time and processed in time order once both frontiers have
-//! passed a time: first the lefts of that time enter the state, then its rights look up the
-//! state. A left record may leave the state once both frontiers have passed `left.ts + upper_ms`
+//! Left records enter the state as they arrive. Right records are stashed by timely time and
+//! look up the state once both frontiers have passed their time: by then every left record
+//! with `ts <= right.ts` has arrived (timely times are a monotone function of event times), and
+//! lefts that arrived early are told apart by their `ts`. Only the rights wait, so little work is
+//! left for the moment a time completes. A left record may leave the state once both frontiers have passed `left.ts + upper_ms`
 //! (every right record that could match it has been processed); the state is swept for such
 //! records each time that horizon has advanced by `upper_ms / 64`, so it holds the left records
-//! of at most the last `upper_ms + upper_ms / 64` of event time. Expired records are simply dropped: the output is a stream
-//! of final matches, never retracted.
+//! of about the last `upper_ms + upper_ms / 64` of event time. Expired records are simply
+//! dropped: the output is a stream of final matches, never retracted.
+//!
+//! Latency: the state is split into [`SHARDS`] hash maps by key hash, and a sweep visits at
+//! most [`SHARDS_PER_ACTIVATION`] of them per activation. A map that grows rehashes only its
+//! share and a sweep never walks the whole state at once, so neither stalls the operator (one
+//! map of a million orders takes tens of milliseconds to double or to sweep). A record that
+//! waits a little longer to be swept cannot match anything: matching checks the interval.
 //!
 //! Unchecked assumption: every record's timely time is a monotone non-decreasing function of its
 //! event time, the same function on both inputs, and never exceeds the event time (the event
@@ -49,14 +57,90 @@ pub fn route_hash<K: Hash + ?Sized>(key: &K) -> u64 {
     hasher.finish()
 }
 
-/// Records of both inputs waiting for their time to complete.
-struct Pending<K, L, R> {
+/// Number of hash maps the left state is split into.
+pub const SHARDS: usize = 256;
+
+/// Most shards a sweep visits per activation of the operator.
+pub const SHARDS_PER_ACTIVATION: usize = 16;
+
+/// Left records by key, split into [`SHARDS`] maps by key hash.
+struct LeftState<K, L> {
+    shards: Vec<FxHashMap<K, SmallVec<[(Millis, L); 1]>>>,
+    /// A sweep under way: the horizon it drops records below, and the next shard to visit.
+    sweep: Option<(u64, usize)>,
+}
+
+impl<K: Hash + Eq, L> LeftState<K, L> {
+    fn new() -> Self {
+        LeftState {
+            shards: (0..SHARDS).map(|_| FxHashMap::default()).collect(),
+            sweep: None,
+        }
+    }
+
+    /// The shard of `key`. Bits 40..48 of the hash: hashbrown picks buckets with the low bits
+    /// and tags with the top 7, so these stay independent of both.
+    fn shard(&self, key: &K) -> usize {
+        (route_hash(key) >> 40) as usize % SHARDS
+    }
+
+    fn insert(&mut self, key: K, ts: Millis, payload: L) {
+        let shard = self.shard(&key);
+        self.shards[shard]
+            .entry(key)
+            .or_default()
+            .push((ts, payload));
+    }
+
+    fn get(&self, key: &K) -> Option<&SmallVec<[(Millis, L); 1]>> {
+        self.shards[self.shard(key)].get(key)
+    }
+
+    fn len(&self) -> usize {
+        self.shards.iter().map(|shard| shard.len()).sum()
+    }
+
+    fn clear(&mut self) {
+        self.shards.iter_mut().for_each(|shard| shard.clear());
+        self.sweep = None;
+    }
+
+    /// Starts a sweep that drops records with `ts + upper_ms < horizon` (a sweep under way
+    /// continues with the newer horizon).
+    fn start_sweep(&mut self, horizon: u64) {
+        let next = self.sweep.map_or(0, |(_, next)| next);
+        self.sweep = Some((horizon, next));
+    }
+
+    /// Sweeps up to [`SHARDS_PER_ACTIVATION`] shards; returns true when the sweep is complete.
+    fn continue_sweep(&mut self, upper_ms: Millis) -> bool {
+        let Some((horizon, next)) = self.sweep else {
+            return false;
+        };
+        let end = (next + SHARDS_PER_ACTIVATION).min(SHARDS);
+        for shard in &mut self.shards[next..end] {
+            shard.retain(|_, candidates| {
+                candidates.retain(|(ts, _)| horizon <= ts.saturating_add(upper_ms));
+                !candidates.is_empty()
+            });
+        }
+        if end == SHARDS {
+            self.sweep = None;
+            true
+        } else {
+            self.sweep = Some((horizon, end));
+            false
+        }
+    }
+}
+
+/// Right records waiting for their time to complete.
+struct Pending<K, R> {
     capability: Capability<u64>,
-    lefts: Vec<(K, Millis, L)>,
     rights: Vec<(K, Millis, R)>,
 }
 
-impl<K, L, R> Pending<K, L, R> {
+impl<K, R> Pending<K, R> {
     /// The records waiting at `capability`'s time (created empty if there are none yet).
     fn at(
         pending: &mut BTreeMap<u64, Self>,
@@ -68,7 +152,6 @@ impl<K, L, R> Pending<K, L, R> {
                 .entry(*capability.time())
                 .or_insert_with(|| Pending {
                     capability,
-                    lefts: Vec::new(),
                     rights: Vec::new(),
                 }),
         )
@@ -119,9 +202,9 @@ where
     let right_pact = Exchange::new(|(key, _, _): &(K, Millis, R)| route_hash(key));
     left.binary_frontier(right, left_pact, right_pact, NAME, |_capability, info| {
         let operator_id = info.global_id;
-        let mut pending: BTreeMap<u64, Pending<K, L, R>> = BTreeMap::new();
-        // Most keys have one left record: keep it inline, without a heap allocation.
-        let mut state: FxHashMap<K, SmallVec<[(Millis, L); 1]>> = FxHashMap::default();
+        let mut pending: BTreeMap<u64, Pending<K, R>> = BTreeMap::new();
+        // Most keys have one left record: it is kept inline, without a heap allocation.
+        let mut state: LeftState<K, L> = LeftState::new();
         // Expired lefts are swept out whenever the horizon has moved on by a 64th of the
         // interval: no per-record expiry index, and a left outlives its last possible match
         // by at most `upper_ms / 64` of event time.
@@ -129,9 +212,11 @@ where
         let mut last_sweep: u64 = 0;
         move |(left_input, left_frontier), (right_input, right_frontier), output| {
             let port = output.output_index();
-            left_input.for_each_stamp(|capability, batches| {
-                if let Some(slot) = Pending::at(&mut pending, capability.retain_least(port)) {
-                    batches.for_each(|batch| slot.lefts.append(batch));
+            left_input.for_each_stamp(|_capability, batches| {
+                for batch in batches {
+                    for (key, ts, payload) in batch.drain(..) {
+                        state.insert(key, ts, payload);
+                    }
                 }
             });
             right_input.for_each_stamp(|capability, batches| {
@@ -140,20 +225,13 @@ where
                 }
             });
 
-            // Process complete times in order: lefts enter the state before rights look it up.
+            // Rights of complete times look up the state, in time order.
             while let Some(entry) = pending.first_entry() {
                 let time = *entry.key();
                 if left_frontier.less_equal(&time) || right_frontier.less_equal(&time) {
                     break;
                 }
-                let Pending {
-                    capability,
-                    lefts,
-                    rights,
-                } = entry.remove();
-                for (key, ts, payload) in lefts {
-                    state.entry(key).or_default().push((ts, payload));
-                }
+                let Pending { capability, rights } = entry.remove();
                 if rights.is_empty() {
                     continue;
                 }
@@ -188,21 +266,18 @@ where
                 None => state.clear(),
                 Some(frontier) if frontier >= last_sweep.saturating_add(sweep_every) => {
                     last_sweep = frontier;
-                    let before = state.len();
-                    state.retain(|_, candidates| {
-                        candidates.retain(|(ts, _)| frontier <= ts.saturating_add(upper_ms));
-                        !candidates.is_empty()
-                    });
-                    tracing::debug!(
-                        operator = NAME,
-                        operator_id,
-                        horizon = frontier,
-                        keys_before = before,
-                        keys_after = state.len(),
-                        "swept expired state"
-                    );
+                    state.start_sweep(frontier);
                 }
                 Some(_) => {}
+            }
+            if state.continue_sweep(upper_ms) {
+                tracing::debug!(
+                    operator = NAME,
+                    operator_id,
+                    horizon = last_sweep,
+                    keys_after = state.len(),
+                    "swept expired state"
+                );
             }
         }
     })
