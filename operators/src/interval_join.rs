@@ -63,9 +63,12 @@ pub const SHARDS: usize = 256;
 /// Most shards a sweep visits per activation of the operator.
 pub const SHARDS_PER_ACTIVATION: usize = 16;
 
+/// The left records of one key, with their event times; most keys have one, kept inline.
+type Candidates<L> = SmallVec<[(Millis, L); 1]>;
+
 /// Left records by key, split into [`SHARDS`] maps by key hash.
 struct LeftState<K, L> {
-    shards: Vec<FxHashMap<K, SmallVec<[(Millis, L); 1]>>>,
+    shards: Vec<FxHashMap<K, Candidates<L>>>,
     /// A sweep under way: the horizon it drops records below, and the next shard to visit.
     sweep: Option<(u64, usize)>,
 }
@@ -92,7 +95,7 @@ impl<K: Hash + Eq, L> LeftState<K, L> {
             .push((ts, payload));
     }
 
-    fn get(&self, key: &K) -> Option<&SmallVec<[(Millis, L); 1]>> {
+    fn get(&self, key: &K) -> Option<&Candidates<L>> {
         self.shards[self.shard(key)].get(key)
     }
 
