@@ -42,6 +42,9 @@ pub struct BenchArgs {
     /// Windows then close once a minute: use a --duration of minutes.
     #[arg(long)]
     real_time: bool,
+    /// Grid of the timely time in ms (divides 60000; see `tidewatch run --help`).
+    #[arg(long, value_name = "MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    time_grid_ms: u64,
     /// Number of warehouses generated (at least --workers).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     warehouses: u32,
@@ -113,6 +116,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     load.real_time = args.real_time;
     load.generator = generator;
     load.progress = !args.quiet;
+    load.time_grid_ms = args.time_grid_ms;
     load.sink_pause = args.sink_pause.map(|length| SinkPause {
         at: args.sink_pause_at.unwrap_or(args.duration / 2),
         length,

@@ -15,7 +15,7 @@ use tidewatch::runner::{self, InputSpec, KafkaSinkSpec, RunOptions, RunSummary};
 use tidewatch_connectors::generator::{self, GeneratorConfig};
 use tidewatch_connectors::jsonl_source::LineSource;
 use tidewatch_connectors::kafka::{self, sink::SinkTopics, source, KafkaConfig};
-use tidewatch_dataflows::logi1::Logi1Config;
+use tidewatch_dataflows::logi1::{Logi1Config, DEFAULT_TIME_GRID_MS, LIVE_TIME_GRID_MS};
 
 mod bench_args;
 
@@ -82,6 +82,11 @@ struct RunArgs {
     /// Disorder bound D in milliseconds: an event more than D below the largest time seen is late.
     #[arg(long, value_name = "MS", default_value_t = 5000)]
     disorder_ms: u64,
+    /// Grid of the timely time in ms (divides 60000): a window's results are final one grid step
+    /// after the watermark passes its end. Finer is sooner, coarser is more throughput
+    /// [default: 1000 for the real-time demo, 60000 otherwise].
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    time_grid_ms: Option<u64>,
     /// Do not print alerts on the terminal.
     #[arg(long, short)]
     quiet: bool,
@@ -418,6 +423,17 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         );
     }
     let (out_dir, kafka_sink) = sinks(&args)?;
+    let logi1 = Logi1Config {
+        time_grid_ms: args.time_grid_ms.unwrap_or(if demo {
+            LIVE_TIME_GRID_MS
+        } else {
+            DEFAULT_TIME_GRID_MS
+        }),
+        ..Logi1Config::default()
+    };
+    if let Err(problem) = logi1.validate() {
+        bail!("--time-grid-ms: {problem}");
+    }
     let options = RunOptions {
         input,
         out_dir,
@@ -431,7 +447,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             0
         },
         stop,
-        logi1: Logi1Config::default(),
+        logi1,
         progress_every: Some(Duration::from_secs(if demo { 60 } else { 10 })),
     };
     let summary = runner::run(options, config)?;

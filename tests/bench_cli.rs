@@ -177,6 +177,19 @@ fn wrong_bench_usage_is_one_line() {
             "--warehouses",
         ),
         (vec!["bench", "--duration", "0s"], "--duration"),
+        (vec!["bench", "--time-grid-ms", "7"], "time grid"),
+        (
+            vec![
+                "run",
+                "--fast",
+                "--minutes",
+                "1",
+                "--time-grid-ms",
+                "7",
+                "-q",
+            ],
+            "--time-grid-ms",
+        ),
         (
             vec![
                 "bench",

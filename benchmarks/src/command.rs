@@ -126,7 +126,9 @@ pub fn run(command: &BenchCommand, out: &mut dyn Write) -> Result<(), CommandErr
             for (i, rate) in rates.iter().enumerate() {
                 let mut load = command.load.clone();
                 load.rate = *rate;
-                eprintln!("sweep {}/{}: {rate:.0} events/s", i + 1, rates.len());
+                if command.load.progress {
+                    eprintln!("sweep {}/{}: {rate:.0} events/s", i + 1, rates.len());
+                }
                 let dir = command
                     .out
                     .as_ref()
@@ -271,7 +273,10 @@ pub struct ThroughputRow {
 
 fn throughput(command: &BenchCommand, plan: &ThroughputPlan) -> Result<String, CommandError> {
     let disorder_ms = command.load.disorder_ms;
-    eprintln!("generating {} events in memory ...", plan.events);
+    let progress = command.load.progress;
+    if progress {
+        eprintln!("generating {} events in memory ...", plan.events);
+    }
     let lines = Arc::new(generate_lines(&command.load.generator, plan.events));
     let file = match &plan.input {
         Some(path) => path.clone(),
@@ -297,7 +302,9 @@ fn throughput(command: &BenchCommand, plan: &ThroughputPlan) -> Result<String, C
     ] {
         let mut first: Option<f64> = None;
         for &workers in &plan.workers {
-            eprintln!("throughput: {source}, {workers} worker(s) ...");
+            if progress {
+                eprintln!("throughput: {source}, {workers} worker(s) ...");
+            }
             let result = run_throughput(&input, workers, disorder_ms)?;
             let rate = result.events_per_second();
             let base = *first.get_or_insert(rate);

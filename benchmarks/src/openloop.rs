@@ -14,11 +14,11 @@
 //! 20 ms), or, in real-time mode, is the wall-clock instant each event is due. Events enter
 //! the dataflow as parsed structs: JSON parsing is not part of this run (the throughput mode
 //! measures it). Each worker's watermark is the largest `ts` it sent minus D, and its input
-//! capability sits at the watermark's minute (`Logi1Config::timely_time`), as in
-//! `tidewatch run`.
+//! capability sits at the watermark rounded down to the time grid (`Logi1Config::timely_time`;
+//! a minute unless `time_grid_ms` says otherwise), as in `tidewatch run`.
 //!
 //! # Processing latency
-//! For every timely time t (a minute of event time) the run notes the *scheduled* instant at
+//! For every timely time t (a step of the time grid: a minute of event time by default) the run notes the *scheduled* instant at
 //! which the input frontier passes t: the due instant of the event that lifts the last
 //! worker's watermark past t. Worker 0 probes the sinks' output (after the rows are written)
 //! after every step; when that frontier passes t, `now − scheduled(t)` is one sample. Measuring
@@ -29,9 +29,8 @@
 //! # Event-to-alert latency
 //! For every window row and alert written, `now − due instant of the last generated event that
 //! went into its (warehouse, window)`. It includes the disorder bound D (a window closes only
-//! once an event D past its end has been seen), the minute grid of the timely time (a window's
-//! rows are final once the input frontier has passed its end time: one more minute of event
-//! time, see BENCHMARKS.md), the dataflow and the sink write. It does not include what happens
+//! once an event D past its end has been seen), the time grid (a window's rows are final once the
+//! input frontier has passed its end time: one more grid step of event time, see BENCHMARKS.md), the dataflow and the sink write. It does not include what happens
 //! before an event is generated (a producer, Kafka, parsing) or after the row is written (a
 //! consumer). In the default mode event time runs faster than the wall clock, so D and the
 //! grid weigh `1 / speedup` of their event-time length; real-time mode shows them at full size.
@@ -54,7 +53,7 @@ use tidewatch_connectors::generator::{Generator, GeneratorConfig};
 use tidewatch_connectors::input::send_by_time;
 use tidewatch_connectors::sink::{encode_change, final_deltas};
 use tidewatch_connectors::watermark::Watermark;
-use tidewatch_dataflows::logi1::{logi1, AlertRow, Logi1Config, WindowRow};
+use tidewatch_dataflows::logi1::{logi1, AlertRow, Logi1Config, WindowRow, DEFAULT_TIME_GRID_MS};
 use tidewatch_operators::event::{DeliveryStatus, Event, Millis, Text};
 
 use crate::hlog::IntervalHistograms;
@@ -104,6 +103,8 @@ pub struct LoadOptions {
     pub outputs_dir: Option<PathBuf>,
     /// Print a progress line to stderr every second.
     pub progress: bool,
+    /// Grid of the timely time (see `Logi1Config::time_grid_ms`).
+    pub time_grid_ms: Millis,
 }
 
 impl LoadOptions {
@@ -121,6 +122,7 @@ impl LoadOptions {
             sink_pause: None,
             outputs_dir: None,
             progress: false,
+            time_grid_ms: DEFAULT_TIME_GRID_MS,
         }
     }
 }
@@ -171,7 +173,7 @@ pub struct LoadResult {
     pub alerts: u64,
     /// Event time per wall-clock time during the measurement (1 in real-time mode).
     pub speedup: f64,
-    /// Processing latency samples (one per minute of event time).
+    /// Processing latency samples (one per step of the time grid).
     pub processing: Latencies,
     /// Event-to-alert latency samples (one per window row and alert).
     pub event_to_alert: Latencies,
@@ -241,6 +243,12 @@ pub fn run_load(options: &LoadOptions) -> Result<LoadResult, LoadError> {
     generator_config
         .validate()
         .map_err(|error| LoadError::Invalid(error.to_string()))?;
+    Logi1Config {
+        time_grid_ms: options.time_grid_ms,
+        ..Logi1Config::default()
+    }
+    .validate()
+    .map_err(LoadError::Invalid)?;
     let sinks = Sinks::open(options.outputs_dir.as_ref())?;
 
     // Every worker starts its schedule at the same instant, once all have built the dataflow.
@@ -426,7 +434,10 @@ fn run_worker(
 ) -> Option<Measured> {
     let index = worker.index();
     let peers = worker.peers();
-    let config = Logi1Config::default();
+    let config = Logi1Config {
+        time_grid_ms: options.time_grid_ms,
+        ..Logi1Config::default()
+    };
     let warmup = options.warmup;
     let end = options.warmup + options.duration;
     let measures = index == 0;
@@ -456,7 +467,9 @@ fn run_worker(
                     *pause.borrow_mut() = None;
                     now = shared.start.elapsed();
                 }
-                if now < warmup {
+                // Rows written after the load ended come from closing the input, not from the
+                // watermark: they are not measured.
+                if now < warmup || now >= end {
                     return;
                 }
                 let Ok(generated) = shared.generated.lock() else {
@@ -590,7 +603,7 @@ fn run_worker(
                     let mut t = capability_time;
                     while t < lifted {
                         passes.push((t, due_at));
-                        t += config.window_ms;
+                        t += config.time_grid_ms;
                     }
                 }
                 capability_time = lifted;

@@ -68,6 +68,8 @@ pub struct BenchReport {
     pub disorder_ms: u64,
     /// Warehouses generated.
     pub warehouses: usize,
+    /// Grid of the timely time, ms.
+    pub time_grid_ms: u64,
     /// Events due during the measurement.
     pub events_due: u64,
     /// Events sent during the measurement.
@@ -116,6 +118,7 @@ impl BenchReport {
             warmup_s: options.warmup.as_secs_f64(),
             disorder_ms: options.disorder_ms,
             warehouses: options.generator.warehouses,
+            time_grid_ms: options.time_grid_ms,
             events_due: result.events_due,
             events_sent: result.events_sent,
             dropped: result.dropped,
@@ -146,6 +149,7 @@ impl BenchReport {
             warmup_s: 5.0,
             disorder_ms: 5_000,
             warehouses: 8,
+            time_grid_ms: 60_000,
             events_due: 3_000_000,
             events_sent: 2_999_700,
             dropped: 300,
@@ -173,7 +177,7 @@ impl BenchReport {
             format!("\n  injected:        a {ms:.0} ms sink pause at {at:.1} s")
         });
         format!(
-            "LOGI-1 open-loop latency, {workers} worker(s), {mode} ({speedup:.0}x event time), D = {d} ms, {wh} warehouses\n\
+            "LOGI-1 open-loop latency, {workers} worker(s), {mode} ({speedup:.0}x event time), D = {d} ms, grid {grid} ms, {wh} warehouses\n\
              \x20 rate:            offered {offered:.0} events/s, achieved {achieved:.0} events/s over {dur:.1} s (after {warm:.1} s warm-up){pause}\n\
              \x20 processing:      {processing}\n\
              \x20 event-to-alert:  {e2a}\n\
@@ -184,6 +188,7 @@ impl BenchReport {
             mode = self.mode,
             speedup = self.speedup,
             d = self.disorder_ms,
+            grid = self.time_grid_ms,
             wh = self.warehouses,
             offered = self.rate_offered,
             achieved = self.rate_achieved,

@@ -14,8 +14,11 @@
 //!                        rolling_stats(30 min) --> zscore_alerts --> alerts (collection)
 //! ```
 //!
-//! Time: events travel at the timely time `ts - ts % window_ms` (the start of their window), so
-//! that one minute of events moves in few, large batches; each exact `ts` travels in the data.
+//! Time: events travel at the timely time `ts - ts % time_grid_ms` (a minute by default, a second
+//! for live sources), so that they move in few, large batches; each exact `ts` travels in the
+//! data. A window's
+//! rows are final once the frontier passes the window's end, one grid step after the watermark
+//! reaches it.
 //! Window rows and alerts take effect at `window_end` and are never retracted, so both outputs
 //! are append-only change logs of final rows.
 
@@ -33,14 +36,28 @@ use tidewatch_operators::rolling_stats::rolling_stats;
 use tidewatch_operators::tumbling::{tumbling, WindowAggregate};
 use tidewatch_operators::zscore::{zscore_alerts, ZScoreRule};
 
+/// Default of [`Logi1Config::time_grid_ms`]: the window, for throughput (a replayed file).
+pub const DEFAULT_TIME_GRID_MS: Millis = 60_000;
+
+/// The grid for live sources, where results should follow the watermark closely: a window's
+/// rows are final one second after the watermark passes its end, instead of one minute. It
+/// costs throughput (about half, on a replayed file: BENCHMARKS.md).
+pub const LIVE_TIME_GRID_MS: Millis = 1_000;
+
 /// Name of the alert rule, as written in alert rows.
 pub const DELIVERY_DURATION_Z: &str = "delivery_duration_z";
 
 /// Parameters of LOGI-1; [`Default`] is the SPEC.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Logi1Config {
-    /// Window length (SPEC: 60000 ms); also the grid of the timely timestamp.
+    /// Window length (SPEC: 60000 ms).
     pub window_ms: Millis,
+    /// The grid of the timely timestamp: events travel at their `ts` rounded down to it, and a
+    /// source's capability moves in its steps. A window's rows are final once the frontier has
+    /// passed the window's end, which happens one grid step after the watermark reaches it: so
+    /// a finer grid gives results sooner, and a coarser one fewer, larger batches (more
+    /// throughput). It must divide `window_ms`. Results do not depend on it.
+    pub time_grid_ms: Millis,
     /// Largest `delivery.ts - order.ts` that joins (SPEC: 7 days).
     pub join_max_ms: Millis,
     /// Length of the history before a window (SPEC: 30 minutes).
@@ -53,6 +70,7 @@ impl Default for Logi1Config {
     fn default() -> Self {
         Logi1Config {
             window_ms: 60_000,
+            time_grid_ms: DEFAULT_TIME_GRID_MS,
             join_max_ms: 604_800_000,
             history_ms: 1_800_000,
             rule: ZScoreRule::default(),
@@ -61,9 +79,21 @@ impl Default for Logi1Config {
 }
 
 impl Logi1Config {
-    /// The timely time at which an event of time `ts` travels: the start of its window.
+    /// The timely time at which an event of time `ts` travels: `ts` rounded down to the grid.
     pub fn timely_time(&self, ts: Millis) -> u64 {
-        ts - ts % self.window_ms
+        ts - ts % self.time_grid_ms
+    }
+
+    /// Checks that the grid divides the window (see [`Logi1Config::time_grid_ms`]).
+    pub fn validate(&self) -> Result<(), String> {
+        if self.window_ms == 0 || self.time_grid_ms == 0 || self.window_ms % self.time_grid_ms != 0
+        {
+            return Err(format!(
+                "the time grid ({} ms) must be positive and divide the window ({} ms)",
+                self.time_grid_ms, self.window_ms
+            ));
+        }
+        Ok(())
     }
 
     /// How far ahead of its event time an event can still change an output: an output at time
@@ -237,6 +267,9 @@ pub fn logi1<'scope>(
     events: StreamVec<'scope, u64, Event>,
     config: &Logi1Config,
 ) -> Logi1Outputs<'scope> {
+    if let Err(problem) = config.validate() {
+        panic!("invalid LOGI-1 config: {problem}");
+    }
     let window_ms = config.window_ms;
     let mut parts = events.partition(4, |event| {
         let part = match &event {
