@@ -86,7 +86,9 @@ impl Logi1Config {
 
     /// Checks that the grid divides the window (see [`Logi1Config::time_grid_ms`]).
     pub fn validate(&self) -> Result<(), String> {
-        if self.window_ms == 0 || self.time_grid_ms == 0 || self.window_ms % self.time_grid_ms != 0
+        if self.window_ms == 0
+            || self.time_grid_ms == 0
+            || !self.window_ms.is_multiple_of(self.time_grid_ms)
         {
             return Err(format!(
                 "the time grid ({} ms) must be positive and divide the window ({} ms)",
