@@ -33,6 +33,9 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use base64::Engine;
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry, LogIteratorError};
 use hdrhistogram::serialization::{
     DeserializeError, Deserializer, Serializer, V2DeflateSerializeError, V2DeflateSerializer,
@@ -228,7 +231,7 @@ pub fn write_interval_log<W: Write>(
             seconds(length),
             histogram.max() as f64 / MAX_VALUE_DIVISOR
         ));
-        base64_encode(&compressed, &mut text);
+        BASE64.encode_string(&compressed, &mut text);
         text.push('\n');
         out.write_all(text.as_bytes())?;
     }
@@ -265,8 +268,9 @@ pub fn read_interval_log(bytes: &[u8]) -> Result<Vec<LoggedInterval>, HlogError>
                     (None, Some(st)) if logged.saturating_add(YEAR) < st => logged,
                     (None, Some(st)) => logged.saturating_sub(st),
                 };
-                let compressed = base64_decode(interval.encoded_histogram())
-                    .ok_or(HlogError::Base64 { at: logged })?;
+                let compressed = BASE64
+                    .decode(interval.encoded_histogram())
+                    .map_err(|_| HlogError::Base64 { at: logged })?;
                 let histogram = deserializer
                     .deserialize(&mut compressed.as_slice())
                     .map_err(|source| HlogError::Decode { at: logged, source })?;
@@ -294,58 +298,12 @@ fn seconds(d: Duration) -> String {
     format!("{}.{:03}", millis / 1_000, millis % 1_000)
 }
 
-const BASE64_ALPHABET: &[u8; 64] =
-    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/// Standard base64 with padding, as Java's `printBase64Binary` writes (the crate has no base64
-/// dependency, and hdrhistogram does not re-export its own).
-fn base64_encode(bytes: &[u8], out: &mut String) {
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(
-                    BASE64_ALPHABET[(n >> (18 - 6 * i)) as usize & 63],
-                ));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-}
-
-/// Decodes standard base64, padded or not; `None` on any other character or a dangling
-/// sextet.
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let text = text.trim_end_matches('=');
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let mut acc: u32 = 0;
-    let mut bits = 0;
-    for c in text.bytes() {
-        let value = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(value);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    // 6 leftover bits cannot come from whole bytes (1 byte leaves 4, 2 leave 2).
-    (bits < 6).then_some(out)
-}
+/// Standard base64: padded when written (as Java's `printBase64Binary` writes), padded or not
+/// when read.
+const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
 
 #[cfg(test)]
 mod tests {
@@ -534,7 +492,7 @@ mod tests {
             .serialize(&h, &mut compressed)
             .expect("serialize");
         let mut encoded = String::new();
-        base64_encode(&compressed, &mut encoded);
+        BASE64.encode_string(&compressed, &mut encoded);
         let text = format!(
             "#[Logged with jHiccup]\n\
              #[Histogram log format version 1.3]\n\
@@ -575,23 +533,14 @@ mod tests {
         bounds::<HlogError>();
     }
 
+    /// The written form is Java's (padded); reading also takes it unpadded.
     #[test]
-    fn base64_round_trips_every_length() {
-        let bytes: Vec<u8> = (0..=255u8).rev().collect();
-        for len in 0..10 {
-            let mut text = String::new();
-            base64_encode(&bytes[..len], &mut text);
-            assert_eq!(text.len() % 4, 0);
-            assert_eq!(base64_decode(&text).as_deref(), Some(&bytes[..len]));
-        }
+    fn base64_is_padded_when_written_and_optional_when_read() {
         let mut text = String::new();
-        base64_encode(b"Man", &mut text);
-        assert_eq!(text, "TWFu");
-        text.clear();
-        base64_encode(b"Ma", &mut text);
+        BASE64.encode_string(b"Ma", &mut text);
         assert_eq!(text, "TWE=");
-        assert_eq!(base64_decode("TWE"), Some(b"Ma".to_vec()));
-        assert_eq!(base64_decode("T"), None);
+        assert_eq!(BASE64.decode("TWE").ok(), Some(b"Ma".to_vec()));
+        assert!(BASE64.decode("T").is_err());
     }
 
     #[test]
