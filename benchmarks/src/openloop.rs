@@ -547,7 +547,8 @@ fn run_worker(
     let mut batch: Vec<(u64, Event)> = Vec::with_capacity(MAX_BATCH);
     let mut keys: HashMap<(Millis, Text), Duration> = HashMap::new();
     let mut passes: Vec<(u64, Duration)> = Vec::new();
-    // The timely time this worker's capability was last lifted from (0: not yet lifted).
+    // The timely time this worker's capability is (to be) lifted to: its watermark on the grid
+    // (0 until the first event).
     let mut capability_time: u64 = 0;
     let mut sent: u64 = 0;
     let mut injected_before: u64 = 0;
