@@ -4,17 +4,11 @@
 //! These tests check structure and accounting, never timing: they hold on a loaded machine.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 
 use tidewatch_benchmarks::hlog::read_interval_log;
 
-fn tidewatch(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tidewatch"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run the tidewatch binary")
-}
+mod support;
+use support::{assert_one_line_error, tidewatch};
 
 fn succeed(args: &[&str]) -> String {
     let output = tidewatch(args);
@@ -200,15 +194,6 @@ fn wrong_bench_usage_is_one_line() {
             "/nonexistent/events.jsonl",
         ),
     ] {
-        let output = tidewatch(&args);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(
-            matches!(output.status.code(), Some(1 | 2)),
-            "{args:?}: exit {:?}, stderr {stderr}",
-            output.status.code()
-        );
-        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}:\n{stderr}");
-        assert!(stderr.contains(needle), "{args:?}: {stderr}");
-        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_one_line_error(&args, needle);
     }
 }

@@ -3,43 +3,12 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-fn tidewatch(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tidewatch"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run the tidewatch binary")
-}
-
-/// Asserts a usage error: exit code 2 (or 1 for a failure found after parsing), exactly one
-/// line on stderr that names `needle`, nothing that looks like a panic.
-fn assert_one_line_error(args: &[&str], needle: &str) {
-    let output = tidewatch(args);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        !output.status.success(),
-        "{args:?} should fail, stderr: {stderr}"
-    );
-    assert!(
-        matches!(output.status.code(), Some(1 | 2)),
-        "{args:?}: exit {:?}",
-        output.status.code()
-    );
-    assert_eq!(
-        stderr.trim_end().lines().count(),
-        1,
-        "{args:?}: not one line:\n{stderr}"
-    );
-    assert!(
-        stderr.contains(needle),
-        "{args:?}: {stderr:?} does not mention {needle:?}"
-    );
-    assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
-}
+mod support;
+use support::{assert_one_line_error, tidewatch};
 
 #[test]
 fn wrong_usage_is_one_line_and_nonzero() {

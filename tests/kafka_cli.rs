@@ -3,57 +3,10 @@
 //! never a panic or a hang.
 
 use std::net::TcpListener;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// Far above the 10 s connect timeout of `produce`: only a hang exceeds it.
-const HANG_GUARD: Duration = Duration::from_secs(60);
-
-/// Runs tidewatch with `args`; panics if it is still running after [`HANG_GUARD`].
-fn tidewatch(args: &[&str]) -> Output {
-    let child = Command::new(env!("CARGO_BIN_EXE_tidewatch"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn the tidewatch binary");
-    let pid = child.id();
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = sender.send(child.wait_with_output());
-    });
-    match receiver.recv_timeout(HANG_GUARD) {
-        Ok(output) => output.expect("wait for tidewatch"),
-        Err(_) => {
-            let _ = Command::new("kill")
-                .args(["-s", "KILL", &pid.to_string()])
-                .status();
-            panic!("tidewatch {args:?} still running after {HANG_GUARD:?}");
-        }
-    }
-}
-
-/// Asserts exit code 1 or 2, one line on stderr that contains `needle`, no panic.
-fn assert_one_line_error(args: &[&str], needle: &str) {
-    let output = tidewatch(args);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        matches!(output.status.code(), Some(1 | 2)),
-        "{args:?}: exit {:?}, stderr: {stderr}",
-        output.status.code()
-    );
-    assert_eq!(
-        stderr.trim_end().lines().count(),
-        1,
-        "{args:?}: not one line:\n{stderr}"
-    );
-    assert!(
-        stderr.contains(needle),
-        "{args:?}: {stderr:?} lacks {needle:?}"
-    );
-    assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
-}
+mod support;
+use support::assert_one_line_error;
 
 /// A port on 127.0.0.1 where nothing listens (bound, read, released).
 fn closed_port() -> u16 {

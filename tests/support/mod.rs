@@ -9,7 +9,7 @@ pub mod inputs;
 pub mod oracle;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long one run of the real binary may take before the test gives up.
@@ -77,4 +77,59 @@ fn wait_with_deadline(
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Far above any single command of the CLI tests (e.g. the 10 s connect timeout of
+/// `produce`): only a hang exceeds it.
+pub const HANG_GUARD: Duration = Duration::from_secs(60);
+
+/// Runs tidewatch with `args` (stdin closed); panics if it is still running after [`HANG_GUARD`].
+pub fn tidewatch(args: &[&str]) -> Output {
+    let child = Command::new(env!("CARGO_BIN_EXE_tidewatch"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the tidewatch binary");
+    let pid = child.id();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(child.wait_with_output());
+    });
+    match receiver.recv_timeout(HANG_GUARD) {
+        Ok(output) => output.expect("wait for tidewatch"),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-s", "KILL", &pid.to_string()])
+                .status();
+            panic!("tidewatch {args:?} still running after {HANG_GUARD:?}");
+        }
+    }
+}
+
+/// Asserts a usage error: exit code 2 (or 1 for a failure found after parsing), exactly one
+/// line on stderr that names `needle`, nothing that looks like a panic.
+pub fn assert_one_line_error(args: &[&str], needle: &str) {
+    let output = tidewatch(args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "{args:?} should fail, stderr: {stderr}"
+    );
+    assert!(
+        matches!(output.status.code(), Some(1 | 2)),
+        "{args:?}: exit {:?}",
+        output.status.code()
+    );
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "{args:?}: not one line:\n{stderr}"
+    );
+    assert!(
+        stderr.contains(needle),
+        "{args:?}: {stderr:?} does not mention {needle:?}"
+    );
+    assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
 }
