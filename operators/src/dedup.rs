@@ -63,8 +63,9 @@ where
                     let mut session = output.session(&capability);
                     for batch in batches {
                         for record in batch.drain(..) {
-                            if !seen.contains(&record) {
-                                seen.insert(record.clone());
+                            // One hash per record; the clone is needed for all but the rare
+                            // duplicate anyway.
+                            if seen.insert(record.clone()) {
                                 session.give(record);
                             }
                         }
