@@ -397,16 +397,11 @@ fn run_round(
 }
 
 fn env_or(name: &str, default: usize) -> anyhow::Result<usize> {
-    match std::env::var(name) {
-        Ok(value) => value
-            .parse()
-            .with_context(|| format!("{name} must be a number")),
-        Err(_) => Ok(default),
-    }
+    tidewatch_benchmarks::env::count_or(name, default).map_err(anyhow::Error::msg)
 }
 
 fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    tidewatch_benchmarks::report::Machine::this().cores
 }
 
 fn median(values: impl Iterator<Item = f64>) -> f64 {

@@ -71,16 +71,11 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn env_or(name: &str, default: usize) -> anyhow::Result<usize> {
-    match std::env::var(name) {
-        Ok(value) => value
-            .parse()
-            .with_context(|| format!("{name} must be a number")),
-        Err(_) => Ok(default),
-    }
+    tidewatch_benchmarks::env::count_or(name, default).map_err(anyhow::Error::msg)
 }
 
 fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    tidewatch_benchmarks::report::Machine::this().cores
 }
 
 /// The input file, generated once per size.
@@ -151,14 +146,7 @@ fn tempfile_dir() -> anyhow::Result<PathBuf> {
 
 /// Peak resident set size of this process (Linux `VmHWM`), in KiB.
 fn peak_rss_kib() -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
+    let (_, peak) = tidewatch_benchmarks::rss::current_and_peak_kib()
         .context("no VmHWM in /proc/self/status")?;
-    Ok(line
-        .split_whitespace()
-        .nth(1)
-        .context("bad VmHWM line")?
-        .parse()?)
+    Ok(peak)
 }

@@ -422,6 +422,53 @@ fn retime(event: &mut Event, ts: Millis) {
     }
 }
 
+/// Records event-to-alert latencies for the (warehouse, window) of each row written.
+type RecordLatencies = dyn Fn(&mut dyn Iterator<Item = (&Text, Millis)>);
+
+/// A row the bench's sink writes: JSON for the change log, and the window it completes.
+trait BenchRow: serde::Serialize + timely::ExchangeData + Ord {
+    /// The (warehouse, window start) of the row.
+    fn window(&self) -> (&Text, Millis);
+}
+
+impl BenchRow for WindowRow {
+    fn window(&self) -> (&Text, Millis) {
+        (&self.warehouse, self.window_start)
+    }
+}
+
+impl BenchRow for AlertRow {
+    fn window(&self) -> (&Text, Millis) {
+        (&self.warehouse, self.window_start)
+    }
+}
+
+/// The sink of one output (windows or alerts) on worker 0: writes its rows, counts them, and
+/// records their event-to-alert latencies. Returns `final_deltas`' progress stream.
+fn bench_sink<'scope, R: BenchRow>(
+    updates: timely::dataflow::StreamVec<'scope, u64, (R, u64, isize)>,
+    name: &str,
+    alerts: bool,
+    sinks: Rc<RefCell<Option<Sinks>>>,
+    shared: Arc<Shared>,
+    record: Rc<RecordLatencies>,
+) -> timely::dataflow::StreamVec<'scope, u64, ()> {
+    final_deltas(updates, name, move |time, rows: &[(R, isize)]| {
+        if let Some(sinks) = sinks.borrow_mut().as_mut() {
+            if !sinks.write(alerts, time, rows) {
+                shared.failed.store(true, Ordering::Relaxed);
+            }
+        }
+        let count = if alerts {
+            &shared.alerts
+        } else {
+            &shared.windows
+        };
+        count.fetch_add(rows.len() as u64, Ordering::Relaxed);
+        record(&mut rows.iter().map(|(row, _)| row.window()));
+    })
+}
+
 /// One worker's run. Worker 0 returns what it measured.
 fn run_worker(
     worker: &mut timely::worker::Worker,
@@ -486,49 +533,23 @@ fn run_worker(
                 }
             }
         };
-        let record = Rc::new(record);
+        let record: Rc<RecordLatencies> = Rc::new(record);
 
-        let windows_record = Rc::clone(&record);
-        let windows_sinks = Rc::clone(&sinks);
-        let windows_shared = Arc::clone(shared);
-        let windows_written = final_deltas(
+        let windows_written = bench_sink(
             results.windows.inner,
             "BenchWindowsSink",
-            move |time, rows: &[(WindowRow, isize)]| {
-                if let Some(sinks) = windows_sinks.borrow_mut().as_mut() {
-                    if !sinks.write(false, time, rows) {
-                        windows_shared.failed.store(true, Ordering::Relaxed);
-                    }
-                }
-                windows_shared
-                    .windows
-                    .fetch_add(rows.len() as u64, Ordering::Relaxed);
-                let mut keys = rows
-                    .iter()
-                    .map(|(row, _)| (&row.warehouse, row.window_start));
-                windows_record(&mut keys);
-            },
+            false,
+            Rc::clone(&sinks),
+            Arc::clone(shared),
+            Rc::clone(&record),
         );
-        let alerts_record = Rc::clone(&record);
-        let alerts_sinks = Rc::clone(&sinks);
-        let alerts_shared = Arc::clone(shared);
-        let alerts_written = final_deltas(
+        let alerts_written = bench_sink(
             results.alerts.inner,
             "BenchAlertsSink",
-            move |time, rows: &[(AlertRow, isize)]| {
-                if let Some(sinks) = alerts_sinks.borrow_mut().as_mut() {
-                    if !sinks.write(true, time, rows) {
-                        alerts_shared.failed.store(true, Ordering::Relaxed);
-                    }
-                }
-                alerts_shared
-                    .alerts
-                    .fetch_add(rows.len() as u64, Ordering::Relaxed);
-                let mut keys = rows
-                    .iter()
-                    .map(|(row, _)| (&row.warehouse, row.window_start));
-                alerts_record(&mut keys);
-            },
+            true,
+            Rc::clone(&sinks),
+            Arc::clone(shared),
+            record,
         );
         windows_written.concat(alerts_written).probe_with(&probe);
         input
