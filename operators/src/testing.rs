@@ -38,3 +38,13 @@ pub(crate) fn worker_configs() -> [timely::Config; 3] {
         },
     ]
 }
+
+/// The captured batches as `(time, record)` pairs, sorted.
+pub(crate) fn timed_rows<D: Ord>(captured: Vec<(u64, Vec<D>)>) -> Vec<(u64, D)> {
+    let mut rows: Vec<(u64, D)> = captured
+        .into_iter()
+        .flat_map(|(t, v)| v.into_iter().map(move |r| (t, r)))
+        .collect();
+    rows.sort();
+    rows
+}

@@ -163,12 +163,7 @@ mod tests {
                     .give(*record);
             }
         });
-        let mut rows: Vec<Row> = captured
-            .into_iter()
-            .flat_map(|(t, v)| v.into_iter().map(move |r| (t, r)))
-            .collect();
-        rows.sort();
-        rows
+        crate::testing::timed_rows(captured)
     }
 
     #[test]

@@ -1,0 +1,277 @@
+//! Exponentially weighted moving average (simple exponential smoothing): the forecast is the
+//! level `l`, and an observation `y` moves it to `l + alpha (y - l)`.
+//!
+//! [`Ewma::new`] keeps `alpha` fixed. [`Ewma::fitted`] re-estimates it like
+//! [`super::holt_winters`] does its parameters: every [`FIT_REFIT_EVERY`] observations, `alpha`
+//! becomes the minimiser of the one-step-ahead squared error over (about) the last
+//! [`FIT_WINDOW`] observations, replayed from the level stored at the start of that window (a
+//! golden-section search: the error is a smooth function of one bounded variable), and the level
+//! is replayed under the new `alpha`.
+//!
+//! The model warms up for one observation: the first one becomes the level.
+//!
+//! # Examples
+//! ```
+//! use tidewatch_operators::forecast::ewma::Ewma;
+//! use tidewatch_operators::forecast::Forecaster;
+//!
+//! let mut ewma = Ewma::new(0.5);
+//! assert_eq!(ewma.forecast(), None);
+//! ewma.update(10.0);
+//! assert_eq!(ewma.forecast(), Some(10.0));
+//! ewma.update(20.0);
+//! assert_eq!(ewma.forecast(), Some(15.0));
+//! assert_eq!(ewma.alpha(), 0.5);
+//! ```
+
+use super::Forecaster;
+use std::collections::VecDeque;
+
+/// Smallest `alpha`: [`Ewma::new`] raises smaller (and NaN) values to it, so the level always
+/// moves towards the data.
+pub const MIN_ALPHA: f64 = 1e-6;
+
+/// Observations between two re-estimations of `alpha` in [`Ewma::fitted`].
+pub const FIT_REFIT_EVERY: usize = 256;
+
+/// Observations the re-estimation of [`Ewma::fitted`] fits on.
+pub const FIT_WINDOW: usize = 512;
+
+/// Golden-section steps per refit: they shrink the bracket of `alpha` by 0.618^30, below 1e-6.
+const GOLDEN_STEPS: usize = 30;
+
+/// Exponentially weighted moving average; see the module documentation.
+#[derive(Clone, Debug)]
+pub struct Ewma {
+    alpha: f64,
+    /// `None` before the first observation.
+    level: Option<f64>,
+    /// `Some` for [`Ewma::fitted`].
+    fit: Option<Fit>,
+}
+
+/// What [`Ewma::fitted`] keeps to re-estimate `alpha`.
+#[derive(Clone, Debug, Default)]
+struct Fit {
+    /// Observations since the oldest snapshot.
+    history: Vec<f64>,
+    /// `(observations seen when taken, level)`, increasing; the first is where `history` starts.
+    snapshots: VecDeque<(u64, f64)>,
+    seen: u64,
+    since_refit: usize,
+}
+
+impl Ewma {
+    /// An EWMA with fixed smoothing `alpha`, clamped into `[MIN_ALPHA, 1]` (NaN becomes
+    /// [`MIN_ALPHA`]); `alpha = 1` forecasts the last observation.
+    pub fn new(alpha: f64) -> Ewma {
+        let alpha = if alpha >= MIN_ALPHA {
+            alpha.min(1.0)
+        } else {
+            MIN_ALPHA
+        };
+        Ewma {
+            alpha,
+            level: None,
+            fit: None,
+        }
+    }
+
+    /// An EWMA whose `alpha` is re-estimated every [`FIT_REFIT_EVERY`] observations on the last
+    /// [`FIT_WINDOW`]; it starts at 0.5 and makes its first fit after [`FIT_REFIT_EVERY`]
+    /// observations.
+    pub fn fitted() -> Ewma {
+        Ewma {
+            alpha: 0.5,
+            level: None,
+            fit: Some(Fit::default()),
+        }
+    }
+
+    /// The current smoothing parameter.
+    pub fn alpha(&self) -> f64 {
+        self.alpha
+    }
+
+    /// The current level (the forecast), `None` before the first observation.
+    pub fn level(&self) -> Option<f64> {
+        self.level
+    }
+
+    fn refit(&mut self) {
+        let (Some(fit), Some(_)) = (&mut self.fit, self.level) else {
+            return;
+        };
+        fit.since_refit = 0;
+        let window_start = fit.seen.saturating_sub(FIT_WINDOW as u64);
+        // Keep the latest snapshot at or before the window start.
+        while fit.snapshots.len() > 1 && fit.snapshots[1].0 <= window_start {
+            let gone = fit.snapshots[1].0 - fit.snapshots[0].0;
+            fit.history.drain(..gone as usize);
+            fit.snapshots.pop_front();
+        }
+        let Some(&(_, start)) = fit.snapshots.front() else {
+            return;
+        };
+        let sse = |alpha: f64| {
+            let mut level = start;
+            let mut sse = 0.0;
+            for &y in &fit.history {
+                let e = y - level;
+                sse += e * e;
+                level += alpha * e;
+            }
+            (sse, level)
+        };
+        let ratio = (5f64.sqrt() - 1.0) / 2.0;
+        let (mut lo, mut hi) = (MIN_ALPHA.max(1e-3), 1.0);
+        let mut a = hi - ratio * (hi - lo);
+        let mut b = lo + ratio * (hi - lo);
+        let (mut fa, mut fb) = (sse(a).0, sse(b).0);
+        for _ in 0..GOLDEN_STEPS {
+            // NaN compares false: the bracket then moves towards `hi`, and the result is checked.
+            if fa < fb {
+                hi = b;
+                (b, fb) = (a, fa);
+                a = hi - ratio * (hi - lo);
+                fa = sse(a).0;
+            } else {
+                lo = a;
+                (a, fa) = (b, fb);
+                b = lo + ratio * (hi - lo);
+                fb = sse(b).0;
+            }
+        }
+        let alpha = (lo + hi) / 2.0;
+        let (value, level) = sse(alpha);
+        if value.is_finite() && level.is_finite() {
+            self.alpha = alpha;
+            self.level = Some(level);
+        }
+        if let Some(level) = self.level {
+            fit.snapshots.push_back((fit.seen, level));
+        }
+    }
+}
+
+impl Forecaster for Ewma {
+    fn name(&self) -> &'static str {
+        "ewma"
+    }
+
+    fn forecast(&self) -> Option<f64> {
+        self.level.filter(|l| l.is_finite())
+    }
+
+    fn update(&mut self, value: f64) {
+        if !value.is_finite() {
+            return;
+        }
+        let Some(level) = &mut self.level else {
+            self.level = Some(value);
+            if let Some(fit) = &mut self.fit {
+                fit.snapshots.push_back((0, value));
+            }
+            return;
+        };
+        *level += self.alpha * (value - *level);
+        if !level.is_finite() {
+            // Only overflowing input gets here; start over rather than forecast infinities.
+            self.level = None;
+            if let Some(fit) = &mut self.fit {
+                *fit = Fit::default();
+            }
+            return;
+        }
+        if let Some(fit) = &mut self.fit {
+            fit.history.push(value);
+            fit.seen += 1;
+            fit.since_refit += 1;
+            if fit.since_refit >= FIT_REFIT_EVERY {
+                self.refit();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forecast::test_support::{mase_smape, nab_series, AMBIENT, NYC};
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    #[test]
+    fn converges_on_a_constant() {
+        for mut ewma in [Ewma::new(0.3), Ewma::new(0.05), Ewma::fitted()] {
+            ewma.update(-40.0);
+            for _ in 0..2000 {
+                ewma.update(7.0);
+            }
+            let f = ewma.forecast().unwrap_or(f64::NAN);
+            assert!((f - 7.0).abs() < 1e-9, "alpha {}: {f}", ewma.alpha());
+        }
+    }
+
+    #[test]
+    fn alpha_is_clamped() {
+        assert_eq!(Ewma::new(0.0).alpha(), MIN_ALPHA);
+        assert_eq!(Ewma::new(-3.0).alpha(), MIN_ALPHA);
+        assert_eq!(Ewma::new(f64::NAN).alpha(), MIN_ALPHA);
+        assert_eq!(Ewma::new(7.0).alpha(), 1.0);
+        assert_eq!(Ewma::new(0.25).alpha(), 0.25);
+        assert_eq!(Ewma::new(0.25).name(), "ewma");
+    }
+
+    #[test]
+    fn fitted_alpha_follows_the_data() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        // A random walk: the last value is the best forecast, alpha = 1.
+        let mut walk = Ewma::fitted();
+        let mut y = 0.0;
+        for _ in 0..5000 {
+            y += rng.random_range(-1.0..1.0);
+            walk.update(y);
+        }
+        assert!(walk.alpha() > 0.9, "random walk: alpha {}", walk.alpha());
+        // White noise around a constant: the mean is the best forecast, alpha near 0.
+        let mut noise = Ewma::fitted();
+        for _ in 0..5000 {
+            noise.update(10.0 + rng.random_range(-1.0..1.0));
+        }
+        assert!(noise.alpha() < 0.05, "white noise: alpha {}", noise.alpha());
+    }
+
+    #[test]
+    fn forecasts_stay_finite_on_extreme_input() {
+        let mut ewma = Ewma::fitted();
+        for t in 0..3000 {
+            let value = if t % 300 < 3 {
+                f64::MAX
+            } else {
+                -f64::MAX / 2.0
+            };
+            ewma.update(value);
+            if let Some(f) = ewma.forecast() {
+                assert!(f.is_finite(), "t = {t}");
+            }
+        }
+    }
+
+    /// Run: `cargo test -p tidewatch-operators --release -- --nocapture nab_report`.
+    #[test]
+    fn nab_report() {
+        for (file, m) in [NYC, AMBIENT] {
+            let y = nab_series(file);
+            for (label, mut ewma) in [
+                ("0.5", Ewma::new(0.5)),
+                ("0.9", Ewma::new(0.9)),
+                ("fitted", Ewma::fitted()),
+            ] {
+                let (mase, smape) = mase_smape(&mut ewma, &y, m);
+                println!("ewma({label}) {file}: MASE {mase:.4} sMAPE {smape:.3}%");
+                assert!(mase.is_finite());
+            }
+        }
+    }
+}

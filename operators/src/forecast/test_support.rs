@@ -1,0 +1,58 @@
+//! Test support shared by the forecasters' tests: Gaussian noise, the NAB series in
+//! `benchmarks/data` and the accuracy protocol of its README.
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+use super::Forecaster;
+
+/// Standard normal by Box-Muller (rand_distr is not a dependency).
+pub(crate) fn gaussian(rng: &mut ChaCha8Rng) -> f64 {
+    let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
+    let u2: f64 = rng.random();
+    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+}
+
+/// A NAB series: its values, in file order.
+pub(crate) fn nab_series(file: &str) -> Vec<f64> {
+    let path = format!("{}/../benchmarks/data/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
+    let mut values = Vec::new();
+    for (number, line) in text.lines().enumerate().skip(1) {
+        let value = line
+            .split(',')
+            .nth(1)
+            .and_then(|v| v.trim().parse::<f64>().ok());
+        match value {
+            Some(v) => values.push(v),
+            None => panic!("{path}:{}: no numeric value in {line:?}", number + 1),
+        }
+    }
+    values
+}
+
+/// Runs `model` over the whole series and returns (MASE, sMAPE %) over the last 20%, by the
+/// protocol of `benchmarks/data/README.md`; panics if a test step has no forecast.
+pub(crate) fn mase_smape(model: &mut dyn Forecaster, y: &[f64], m: usize) -> (f64, f64) {
+    let n = y.len();
+    let n_train = n * 8 / 10;
+    let (mut abs_error, mut smape) = (0.0, 0.0);
+    for (t, &value) in y.iter().enumerate() {
+        if t >= n_train {
+            let Some(f) = model.forecast() else {
+                panic!("{}: no forecast at test step {t}", model.name());
+            };
+            abs_error += (value - f).abs();
+            smape += 200.0 * (value - f).abs() / (value.abs() + f.abs());
+        }
+        model.update(value);
+    }
+    let scale = (m..n_train).map(|t| (y[t] - y[t - m]).abs()).sum::<f64>() / (n_train - m) as f64;
+    let test = (n - n_train) as f64;
+    (abs_error / test / scale, smape / test)
+}
+
+/// NAB `nyc_taxi` and its season (a day of half hours).
+pub(crate) const NYC: (&str, usize) = ("nyc_taxi.csv", 48);
+/// NAB ambient temperature and its season (a day of hours).
+pub(crate) const AMBIENT: (&str, usize) = ("ambient_temperature_system_failure.csv", 24);
