@@ -46,6 +46,9 @@
 //!   incident are compared with a history that already holds slow windows, and stay below 3.
 //! * [`IncidentKind::TemperatureExcursion`]: `delta_c` is added to that warehouse's temperature
 //!   readings.
+//! * [`IncidentKind::DemandSurge`]: the warehouse's order rate is multiplied by `factor` (a flash
+//!   sale, or a drop below 1: a shop outage). Its deliveries follow the usual durations, so it
+//!   moves order counts only; LOGI-2's `demand_forecast_deviation` alert is there to catch it.
 //!
 //! [`default_incidents`] builds the schedule that [`GeneratorConfig::default`] uses.
 //!
@@ -288,6 +291,9 @@ impl GeneratorConfig {
                     IncidentKind::TemperatureExcursion { delta_c } if !delta_c.is_finite() => {
                         Some(format!("temperature delta {delta_c} is not finite"))
                     }
+                    IncidentKind::DemandSurge { factor } if !(0.0..=100.0).contains(&factor) => {
+                        Some(format!("demand-surge factor {factor} is not in [0, 100]"))
+                    }
                     _ => None,
                 }
             };
@@ -366,13 +372,20 @@ pub enum IncidentKind {
         /// Added to every temperature reading of the warehouse during the incident.
         delta_c: f64,
     },
+    /// Orders arrive at `factor` times the usual rate (`factor` in `[0, 100]`).
+    DemandSurge {
+        /// Multiplier of the order rate.
+        factor: f64,
+    },
 }
 
 /// The default incident schedule: from `anchor_ms + 3 h` (when delivery traffic has ramped up)
 /// until `anchor_ms + horizon_ms`, one incident every 90 minutes, alternating between
 /// slow deliveries (factor 3, 15 minutes) on warehouses 0, 3, 6, 1, 4, 7, 2, 5, ... (stepping by
 /// 3 modulo `warehouses`) and temperature excursions (+6 °C, 20 minutes) on warehouses 1, 4, 7,
-/// 2, ...; so with 8 warehouses each has one incident of each kind per day.
+/// 2, ...; so with 8 warehouses each has one incident of each kind per day. Demand surges
+/// (orders × 3, 15 minutes) come every 180 minutes from `anchor_ms + 3 h 45 min`, on warehouses
+/// 2, 5, 0, 3, ... (0-based).
 pub fn default_incidents(
     anchor_ms: Millis,
     warehouses: usize,
@@ -400,6 +413,20 @@ pub fn default_incidents(
         });
         number += 1;
         start_ms += 90 * MINUTE_MS;
+    }
+    // Demand surges come on a schedule of their own, between the others, so that the slow
+    // deliveries and temperature excursions stay where they were before surges existed.
+    let mut start_ms = anchor_ms + 3 * HOUR_MS + 45 * MINUTE_MS;
+    let mut number = 0usize;
+    while start_ms < anchor_ms.saturating_add(horizon_ms) {
+        incidents.push(Incident {
+            warehouse: (number * 3 + 2) % warehouses,
+            kind: IncidentKind::DemandSurge { factor: 3.0 },
+            start_ms,
+            end_ms: start_ms + 15 * MINUTE_MS,
+        });
+        number += 1;
+        start_ms += 180 * MINUTE_MS;
     }
     incidents
 }
@@ -733,6 +760,8 @@ pub struct WarehouseStream {
     /// Temperature incidents of this warehouse, by start.
     heat_incidents: Vec<Incident>,
     heat_cursor: usize,
+    /// This warehouse's demand surges, by start.
+    surge_incidents: Vec<Incident>,
 }
 
 impl WarehouseStream {
@@ -781,21 +810,19 @@ impl WarehouseStream {
                 interval,
             ),
         ];
-        let of_kind = |slow: bool| {
+        let of_kind = |wanted: fn(&IncidentKind) -> bool| {
             let mut incidents: Vec<Incident> = config
                 .incidents
                 .iter()
-                .filter(|i| {
-                    i.warehouse == index
-                        && matches!(i.kind, IncidentKind::SlowDeliveries { .. }) == slow
-                })
+                .filter(|i| i.warehouse == index && wanted(&i.kind))
                 .copied()
                 .collect();
             incidents.sort_by_key(|i| (i.start_ms, i.end_ms));
             incidents
         };
-        let slow_incidents = of_kind(true);
-        let heat_incidents = of_kind(false);
+        let slow_incidents = of_kind(|k| matches!(k, IncidentKind::SlowDeliveries { .. }));
+        let heat_incidents = of_kind(|k| matches!(k, IncidentKind::TemperatureExcursion { .. }));
+        let surge_incidents = of_kind(|k| matches!(k, IncidentKind::DemandSurge { .. }));
         let mut stream = WarehouseStream {
             name: warehouse_name(index),
             index,
@@ -814,6 +841,7 @@ impl WarehouseStream {
             slow_cursor: 0,
             heat_incidents,
             heat_cursor: 0,
+            surge_incidents,
             shared,
         };
         // The first order comes one inter-arrival time after the start, like every other.
@@ -892,7 +920,8 @@ impl WarehouseStream {
     }
 
     fn advance_order_time(&mut self) {
-        let rate = self.shared.order_rate_per_ms(self.next_order_ts);
+        let rate = self.shared.order_rate_per_ms(self.next_order_ts)
+            * self.demand_factor(self.next_order_ts);
         if rate > 0.0 {
             let unit: f64 = self.rng.random();
             self.next_order_time += -(1.0 - unit).ln() / rate;
@@ -1075,7 +1104,19 @@ impl WarehouseStream {
             .find(|i| i.contains(ts))
             .map_or(0.0, |i| match i.kind {
                 IncidentKind::TemperatureExcursion { delta_c } => delta_c,
-                IncidentKind::SlowDeliveries { .. } => 0.0,
+                _ => 0.0,
+            })
+    }
+
+    /// Multiplier of the order rate at `ts` (1 outside demand surges). Surges are few (a
+    /// handful per warehouse and day), so a scan is cheaper than keeping a cursor.
+    fn demand_factor(&self, ts: Millis) -> f64 {
+        self.surge_incidents
+            .iter()
+            .find(|i| i.contains(ts))
+            .map_or(1.0, |i| match i.kind {
+                IncidentKind::DemandSurge { factor } => factor,
+                _ => 1.0,
             })
     }
 
@@ -1379,6 +1420,65 @@ mod tests {
             out.push(generator.next().unwrap());
         }
         out
+    }
+
+    /// A demand surge multiplies the warehouse's orders during the incident, and only there.
+    #[test]
+    fn generator_demand_surge_multiplies_orders_in_its_interval() {
+        let start = DEFAULT_START_MS + 10 * HOUR_MS;
+        let end = start + 30 * MINUTE_MS;
+        let base = GeneratorConfig {
+            seed: 3,
+            warehouses: 2,
+            start_ms: DEFAULT_START_MS,
+            incidents: Vec::new(),
+            ..GeneratorConfig::default()
+        };
+        let surge = GeneratorConfig {
+            incidents: vec![Incident {
+                warehouse: 0,
+                kind: IncidentKind::DemandSurge { factor: 4.0 },
+                start_ms: start,
+                end_ms: end,
+            }],
+            ..base.clone()
+        };
+        let count = |config: &GeneratorConfig, warehouse: &str, from: Millis, to: Millis| {
+            let generator = Generator::new(config.clone(), |_| true).unwrap();
+            events_until(generator, end + HOUR_MS)
+                .iter()
+                .filter(|(_, event)| match event {
+                    Event::Order(o) => o.warehouse == warehouse && (from..to).contains(&o.ts),
+                    _ => false,
+                })
+                .count()
+        };
+        let normal = count(&base, "wh-01", start, end);
+        let surged = count(&surge, "wh-01", start, end);
+        assert!(
+            surged as f64 > 3.0 * normal as f64 && (surged as f64) < 5.0 * normal as f64,
+            "orders during the surge: {surged}, normally {normal}"
+        );
+        // Before the surge, and at the other warehouse, nothing changes.
+        assert_eq!(
+            count(&base, "wh-01", DEFAULT_START_MS, start),
+            count(&surge, "wh-01", DEFAULT_START_MS, start)
+        );
+        assert_eq!(
+            count(&base, "wh-02", start, end),
+            count(&surge, "wh-02", start, end)
+        );
+        let bad = GeneratorConfig {
+            incidents: vec![Incident {
+                kind: IncidentKind::DemandSurge { factor: -1.0 },
+                ..surge.incidents[0]
+            }],
+            ..base
+        };
+        assert!(matches!(
+            bad.validate(),
+            Err(GeneratorConfigError::InvalidIncident { index: 0, .. })
+        ));
     }
 
     #[test]
