@@ -30,6 +30,7 @@ use tidewatch_connectors::sink::{
 };
 use tidewatch_connectors::watermark::PartWatermarks;
 use tidewatch_dataflows::logi1::{logi1, AlertRow, Logi1Config, WindowRow};
+use tidewatch_dataflows::logi2::{logi2, ForecastAlertRow, ForecastRow, Logi2Config};
 use tidewatch_operators::event::{Event, Millis};
 use tidewatch_operators::validate::{parse_line, Rejection};
 
@@ -80,6 +81,9 @@ pub struct RunOptions {
     pub stop: Arc<AtomicBool>,
     /// Parameters of the dataflow.
     pub logi1: Logi1Config,
+    /// Also run LOGI-2 (forecasts and forecast alerts) with these parameters; its outputs go to
+    /// `forecasts.jsonl` and `forecast_alerts.jsonl` in `out_dir` (not to Kafka).
+    pub logi2: Option<Logi2Config>,
     /// Log progress (lines read, dead letters, outputs) this often while running.
     pub progress_every: Option<Duration>,
     /// Also (or only, without `out_dir`) write the outputs to Kafka topics.
@@ -118,6 +122,7 @@ impl RunOptions {
             print_alerts_from_ms: 0,
             stop: Arc::new(AtomicBool::new(false)),
             logi1: Logi1Config::default(),
+            logi2: None,
             progress_every: None,
             kafka_sink: None,
             flush_every: DEFAULT_FLUSH_EVERY,
@@ -145,6 +150,10 @@ pub struct RunSummary {
     pub windows: u64,
     /// Alerts raised.
     pub alerts: u64,
+    /// LOGI-2 forecast rows emitted (0 without LOGI-2).
+    pub forecasts: u64,
+    /// LOGI-2 forecast alerts raised.
+    pub forecast_alerts: u64,
     /// Wall-clock time of the run.
     pub elapsed: Duration,
     /// Whether the run was stopped before its input ended.
@@ -219,6 +228,8 @@ struct Counters {
     late: AtomicU64,
     windows: AtomicU64,
     alerts: AtomicU64,
+    forecasts: AtomicU64,
+    forecast_alerts: AtomicU64,
 }
 
 /// A row's Kafka message key: its warehouse, so one warehouse's deltas stay in order.
@@ -238,10 +249,33 @@ impl Keyed for AlertRow {
     }
 }
 
+impl Keyed for ForecastRow {
+    fn key(&self) -> &str {
+        &self.warehouse
+    }
+}
+
+impl Keyed for ForecastAlertRow {
+    fn key(&self) -> &str {
+        &self.warehouse
+    }
+}
+
+/// The change-log outputs.
+#[derive(Clone, Copy, Debug)]
+enum ChangeLog {
+    Windows,
+    Alerts,
+    Forecasts,
+    ForecastAlerts,
+}
+
 /// The outputs worker 0 writes: files, a Kafka producer, or both.
 struct Outputs {
     windows: Option<ChangeLogWriter>,
     alerts: Option<ChangeLogWriter>,
+    forecasts: Option<ChangeLogWriter>,
+    forecast_alerts: Option<ChangeLogWriter>,
     dead_letters: Option<DeadLetterWriter>,
     kafka: Option<KafkaSink>,
     /// Rows at times below this were written by an earlier run (a resumed run).
@@ -258,6 +292,8 @@ impl Outputs {
         Outputs {
             windows: None,
             alerts: None,
+            forecasts: None,
+            forecast_alerts: None,
             dead_letters: None,
             kafka: None,
             suppress_below: 0,
@@ -271,6 +307,7 @@ impl Outputs {
     /// sink, if any.
     fn create(
         dir: Option<&Path>,
+        logi2: bool,
         append: bool,
         kafka: Option<&KafkaSinkSpec>,
         suppress_below: u64,
@@ -292,14 +329,21 @@ impl Outputs {
         outputs.windows = Some(ChangeLogWriter::open(&dir.join("windows.jsonl"), append)?);
         outputs.alerts = Some(ChangeLogWriter::open(&dir.join("alerts.jsonl"), append)?);
         outputs.dead_letters = Some(DeadLetterWriter::open(&dir.join("dlq.jsonl"), append)?);
+        if logi2 {
+            outputs.forecasts = Some(ChangeLogWriter::open(&dir.join("forecasts.jsonl"), append)?);
+            outputs.forecast_alerts = Some(ChangeLogWriter::open(
+                &dir.join("forecast_alerts.jsonl"),
+                append,
+            )?);
+        }
         Ok(outputs)
     }
 
-    /// Appends `rows` at `time` to `output` (alerts or windows) in every sink; rows an earlier
-    /// run wrote are skipped. Returns how many were written.
+    /// Appends `rows` at `time` to `log`'s file and, for LOGI-1's logs, to its Kafka topic;
+    /// rows an earlier run wrote are skipped. Returns how many were written.
     fn write_changes<R: serde::Serialize + Keyed>(
         &mut self,
-        output: Output,
+        log: ChangeLog,
         time: u64,
         rows: &[(R, isize)],
     ) -> usize {
@@ -310,16 +354,20 @@ impl Outputs {
         for (row, diff) in rows {
             line.clear();
             encode_change(row, time, *diff, &mut line);
-            let file = match output {
-                Output::Windows => self.windows.as_mut(),
-                _ => self.alerts.as_mut(),
+            let (file, topic) = match log {
+                ChangeLog::Windows => (self.windows.as_mut(), Some(Output::Windows)),
+                ChangeLog::Alerts => (self.alerts.as_mut(), Some(Output::Alerts)),
+                // LOGI-2 goes to files only (README "LOGI-2").
+                ChangeLog::Forecasts => (self.forecasts.as_mut(), None),
+                ChangeLog::ForecastAlerts => (self.forecast_alerts.as_mut(), None),
             };
-            let result = match file {
-                Some(file) => file.write_encoded(&line),
-                None => Ok(()),
-            };
-            self.record(result);
-            self.send(output, row.key().as_bytes(), &line);
+            if let Some(file) = file {
+                let result = file.write_encoded(&line);
+                self.record(result);
+            }
+            if let Some(topic) = topic {
+                self.send(topic, row.key().as_bytes(), &line);
+            }
         }
         self.line = line;
         rows.len()
@@ -368,6 +416,12 @@ impl Outputs {
             w.flush()?;
         }
         if let Some(w) = self.alerts.as_mut() {
+            w.flush()?;
+        }
+        if let Some(w) = self.forecasts.as_mut() {
+            w.flush()?;
+        }
+        if let Some(w) = self.forecast_alerts.as_mut() {
             w.flush()?;
         }
         if let Some(w) = self.dead_letters.as_mut() {
@@ -434,6 +488,7 @@ pub fn run(options: RunOptions, config: timely::Config) -> Result<RunSummary, Ru
     let outputs = if hosts_worker_zero {
         Outputs::create(
             options.out_dir.as_deref(),
+            options.logi2.is_some(),
             resume.is_some(),
             options.kafka_sink.as_ref(),
             resumed_below.unwrap_or(0),
@@ -504,6 +559,8 @@ pub fn run(options: RunOptions, config: timely::Config) -> Result<RunSummary, Ru
         late: counters.late.load(Ordering::Relaxed),
         windows: counters.windows.load(Ordering::Relaxed),
         alerts: counters.alerts.load(Ordering::Relaxed),
+        forecasts: counters.forecasts.load(Ordering::Relaxed),
+        forecast_alerts: counters.forecast_alerts.load(Ordering::Relaxed),
         elapsed: started.elapsed(),
         stopped_early,
         resumed_below,
@@ -574,7 +631,52 @@ fn run_worker(
         worker.dataflow::<u64, _, _>(|scope| {
             let (events_input, events) = scope.new_unordered_input::<Event>();
             let (letters_input, letters) = scope.new_unordered_input::<DeadLetter>();
-            let results = logi1(events, &config);
+            let mut extra_written = Vec::new();
+            let results = match options.logi2 {
+                None => logi1(events, &config),
+                Some(logi2_config) => {
+                    let outputs2 = logi2(events, &config, &logi2_config);
+                    let sink = Rc::clone(&outputs);
+                    let count = Arc::clone(counters);
+                    extra_written.push(final_deltas(
+                        outputs2.forecasts.inner.probe_with(&probe),
+                        "ForecastsSink",
+                        move |time, rows: &[(ForecastRow, isize)]| {
+                            let written =
+                                sink.borrow_mut()
+                                    .write_changes(ChangeLog::Forecasts, time, rows);
+                            count.forecasts.fetch_add(written as u64, Ordering::Relaxed);
+                        },
+                    ));
+                    let sink = Rc::clone(&outputs);
+                    let count = Arc::clone(counters);
+                    let print = options.print_alerts;
+                    let print_from = options.print_alerts_from_ms;
+                    extra_written.push(final_deltas(
+                        outputs2.alerts.inner.probe_with(&probe),
+                        "ForecastAlertsSink",
+                        move |time, rows: &[(ForecastAlertRow, isize)]| {
+                            let written = sink.borrow_mut().write_changes(
+                                ChangeLog::ForecastAlerts,
+                                time,
+                                rows,
+                            );
+                            count
+                                .forecast_alerts
+                                .fetch_add(written as u64, Ordering::Relaxed);
+                            if print && written > 0 {
+                                for (row, diff) in rows
+                                    .iter()
+                                    .filter(|(row, _)| row.window_start >= print_from)
+                                {
+                                    terminal::print_forecast_alert(row, *diff);
+                                }
+                            }
+                        },
+                    ));
+                    outputs2.logi1
+                }
+            };
 
             let sink = Rc::clone(&outputs);
             let count = Arc::clone(counters);
@@ -582,7 +684,9 @@ fn run_worker(
                 results.windows.inner.probe_with(&probe),
                 "WindowsSink",
                 move |time, rows: &[(WindowRow, isize)]| {
-                    let written = sink.borrow_mut().write_changes(Output::Windows, time, rows);
+                    let written = sink
+                        .borrow_mut()
+                        .write_changes(ChangeLog::Windows, time, rows);
                     count.windows.fetch_add(written as u64, Ordering::Relaxed);
                 },
             );
@@ -595,7 +699,9 @@ fn run_worker(
                 results.alerts.inner.probe_with(&probe),
                 "AlertsSink",
                 move |time, rows: &[(AlertRow, isize)]| {
-                    let written = sink.borrow_mut().write_changes(Output::Alerts, time, rows);
+                    let written = sink
+                        .borrow_mut()
+                        .write_changes(ChangeLog::Alerts, time, rows);
                     count.alerts.fetch_add(written as u64, Ordering::Relaxed);
                     if print && written > 0 {
                         for (row, diff) in rows
@@ -628,7 +734,11 @@ fn run_worker(
                 );
 
             durable(
-                scope.concatenate([windows_written, alerts_written, letters_written]),
+                scope.concatenate(
+                    [windows_written, alerts_written, letters_written]
+                        .into_iter()
+                        .chain(extra_written),
+                ),
                 Rc::clone(&outputs),
                 options.flush_every,
                 Rc::clone(&sink_errors),

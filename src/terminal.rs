@@ -1,6 +1,7 @@
 //! Human-readable lines for the terminal.
 
 use tidewatch_dataflows::logi1::AlertRow;
+use tidewatch_dataflows::logi2::{ForecastAlertRow, DELIVERY_DURATION_FORECAST_DEVIATION};
 use tidewatch_operators::event::Millis;
 
 /// `YYYY-MM-DD HH:MM:SS` (UTC) for a time in milliseconds since the epoch.
@@ -88,4 +89,49 @@ pub fn alert_line(row: &AlertRow, diff: isize) -> String {
 /// Prints the alert line on stdout.
 pub fn print_alert(row: &AlertRow, diff: isize) {
     println!("{}", alert_line(row, diff));
+}
+
+/// One readable line for a LOGI-2 forecast alert: expected vs actual, the interval, the model
+/// and its recent error score.
+///
+/// # Examples
+/// ```
+/// use tidewatch::terminal::forecast_alert_line;
+/// use tidewatch_dataflows::logi2::ForecastAlertRow;
+/// use tidewatch_operators::event::FiniteF64;
+/// let f = |x| FiniteF64::new(x).unwrap();
+/// let row = ForecastAlertRow { rule: "demand_forecast_deviation".into(), warehouse: "wh-03".into(),
+///     window_start: 1_764_288_000_000, actual: f(180.0), expected: f(61.2), lower: f(30.0),
+///     upper: f(92.4), model: "holt_winters".into(), mase: Some(f(0.71)), z: f(15.2) };
+/// let line = forecast_alert_line(&row, 1);
+/// assert!(line.contains("expected 61.2") && line.contains("got 180.0") && line.contains("holt_winters"));
+/// ```
+pub fn forecast_alert_line(row: &ForecastAlertRow, diff: isize) -> String {
+    let verb = if diff > 0 { "ALERT " } else { "CLEARED" };
+    let show = |value: f64| {
+        if row.rule == DELIVERY_DURATION_FORECAST_DEVIATION {
+            duration(value)
+        } else {
+            format!("{value:.1}")
+        }
+    };
+    format!(
+        "{verb} {rule}  warehouse={warehouse}  window={start}..{end} UTC  expected {expected} [{lower}, {upper}], got {actual}  model={model} mase={mase}  z={z:+.2}",
+        rule = row.rule,
+        warehouse = row.warehouse,
+        start = utc(row.window_start),
+        end = &utc(row.window_start + 60_000)[11..16],
+        expected = show(row.expected.get()),
+        lower = show(row.lower.get()),
+        upper = show(row.upper.get()),
+        actual = show(row.actual.get()),
+        model = row.model,
+        mase = row.mase.map_or("n/a".to_string(), |m| format!("{:.2}", m.get())),
+        z = row.z.get(),
+    )
+}
+
+/// Prints the forecast alert line on stdout.
+pub fn print_forecast_alert(row: &ForecastAlertRow, diff: isize) {
+    println!("{}", forecast_alert_line(row, diff));
 }

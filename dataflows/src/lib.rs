@@ -5,3 +5,4 @@
 #![forbid(missing_docs)]
 
 pub mod logi1;
+pub mod logi2;
