@@ -89,16 +89,13 @@ impl WarehouseState {
     pub(crate) fn window(&mut self, config: &Logi2Config, row: &WindowRow) -> Vec<Logi2Row> {
         let mut out = Vec::new();
         let orders = row.orders as f64;
-        step(
-            config,
-            &mut self.demand,
-            None,
-            orders,
-            1.0,
+        let demand = Observed {
             row,
-            Series::Demand,
-            &mut out,
-        );
+            series: Series::Demand,
+            actual: orders,
+            weight: 1.0,
+        };
+        step(config, &mut self.demand, None, demand, &mut out);
 
         let temperature = row.mean_temp.map(FiniteF64::get).or(self.last_temperature);
         if let Some(mean) = row.mean_duration_ms.filter(|_| row.delivered > 0) {
@@ -107,16 +104,14 @@ impl WarehouseState {
             let regression = (self.regression.observations() > 0)
                 .then(|| self.regression.predict(&features) * MS_PER_MINUTE)
                 .filter(|value| value.is_finite());
-            step(
-                config,
-                &mut self.duration,
-                Some((regression, &mut self.regression_accuracy)),
-                mean.get(),
-                row.delivered as f64,
+            let duration = Observed {
                 row,
-                Series::DeliveryDuration,
-                &mut out,
-            );
+                series: Series::DeliveryDuration,
+                actual: mean.get(),
+                weight: row.delivered as f64,
+            };
+            let regression = Some((regression, &mut self.regression_accuracy));
+            step(config, &mut self.duration, regression, duration, &mut out);
             self.regression.update(&features, actual_minutes);
         }
 
@@ -155,18 +150,30 @@ impl WarehouseState {
     }
 }
 
+/// A window's value of one series.
+struct Observed<'a> {
+    row: &'a WindowRow,
+    series: Series,
+    actual: f64,
+    /// How many observations the value averages (see [`Tracked::issued`]).
+    weight: f64,
+}
+
 /// One step of one series: pick the forecast (the univariate model's, or the regression's when
 /// its recent MAE is lower), emit the forecast row and maybe an alert, then let the models learn.
 fn step(
     config: &Logi2Config,
     tracked: &mut Tracked,
     regression: Option<(Option<f64>, &mut RollingAccuracy)>,
-    actual: f64,
-    weight: f64,
-    row: &WindowRow,
-    series: Series,
+    observed: Observed<'_>,
     out: &mut Vec<Logi2Row>,
 ) {
+    let Observed {
+        row,
+        series,
+        actual,
+        weight,
+    } = observed;
     let univariate = tracked.model.forecast().filter(|value| value.is_finite());
     let mut chosen = univariate.map(|value| (value, tracked.model.name(), &tracked.accuracy));
     let regression_forecast = regression.as_ref().and_then(|(forecast, _)| *forecast);
