@@ -5,5 +5,6 @@
 #![forbid(missing_docs)]
 
 pub mod feed;
+pub mod forecast_cmd;
 pub mod runner;
 pub mod terminal;

@@ -16,6 +16,8 @@ use tidewatch_connectors::generator::{self, GeneratorConfig};
 use tidewatch_connectors::jsonl_source::LineSource;
 use tidewatch_connectors::kafka::{self, sink::SinkTopics, source, KafkaConfig};
 use tidewatch_dataflows::logi1::{Logi1Config, DEFAULT_TIME_GRID_MS, LIVE_TIME_GRID_MS};
+use tidewatch_dataflows::logi2::Logi2Config;
+use tidewatch_operators::forecast::model::ModelKind;
 
 mod bench_args;
 
@@ -66,6 +68,33 @@ enum Command {
   tidewatch bench --real-time --rate 20k --duration 5m                  # event time = wall clock
   tidewatch bench --throughput --events 1000000                         # memory and file, 1..N workers")]
     Bench(bench_args::BenchArgs),
+    /// Backtest an online forecaster on a `timestamp,value` CSV: one-step-ahead MAE, RMSE,
+    /// sMAPE and MASE over the last part of the series (the models LOGI-2 runs).
+    #[command(after_help = "Examples:
+  tidewatch forecast --input nyc_taxi.csv --model hw --season 48
+  tidewatch forecast --input series.csv --model all                 # every model, season from the step
+  tidewatch forecast --input series.csv --model auto --out forecasts.csv")]
+    Forecast(ForecastArgs),
+}
+
+#[derive(Args, Debug)]
+struct ForecastArgs {
+    /// CSV with `timestamp,value` rows (a header line is skipped).
+    #[arg(long, value_name = "FILE")]
+    input: PathBuf,
+    /// The model, or `all` to compare every model.
+    #[arg(long, value_name = "MODEL", default_value = "auto",
+          value_parser = clap::builder::PossibleValuesParser::new(["hw", "sarima", "arima", "ar", "ma", "wma", "ewma", "trend", "auto", "all"]))]
+    model: String,
+    /// Season length in steps [default: the steps in a day, from the timestamps; 1 if none].
+    #[arg(long, value_name = "M", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    season: Option<u64>,
+    /// Share of the series, at its end, over which forecasts are scored.
+    #[arg(long, value_name = "F", default_value_t = 0.2)]
+    test_fraction: f64,
+    /// Write every step's forecast as CSV (timestamp,value,forecast,model,part).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -90,6 +119,17 @@ struct RunArgs {
     /// Do not print alerts on the terminal.
     #[arg(long, short)]
     quiet: bool,
+    /// Also run LOGI-2: per-warehouse forecasts of orders and delivery duration, written to
+    /// forecasts.jsonl and forecast_alerts.jsonl in --out (see README "LOGI-2").
+    #[arg(long)]
+    logi2: bool,
+    /// LOGI-2: the forecasting model of both series.
+    #[arg(long, value_name = "MODEL", default_value = "auto", requires = "logi2",
+          value_parser = clap::builder::PossibleValuesParser::new(["hw", "sarima", "arima", "ar", "ma", "wma", "ewma", "trend", "auto"]))]
+    forecast_model: String,
+    /// LOGI-2: half-width of the forecast interval, in RMSEs of recent one-step errors.
+    #[arg(long, value_name = "Z", default_value_t = 4.0, requires = "logi2")]
+    interval_z: f64,
     #[command(flatten)]
     generator: GeneratorArgs,
     #[command(flatten)]
@@ -276,6 +316,7 @@ fn main() -> ExitCode {
         Command::Broker(args) => broker(args),
         Command::Produce(args) => produce(args),
         Command::Bench(args) => bench_args::bench(args),
+        Command::Forecast(args) => forecast(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -434,6 +475,21 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Err(problem) = logi1.validate() {
         bail!("--time-grid-ms: {problem}");
     }
+    let logi2 = if args.logi2 {
+        let model: ModelKind = args.forecast_model.parse().map_err(anyhow::Error::msg)?;
+        let config = Logi2Config {
+            demand_model: model,
+            duration_model: model,
+            interval_z: args.interval_z,
+            ..Logi2Config::default()
+        };
+        if let Err(problem) = config.validate() {
+            bail!("--interval-z: {problem}");
+        }
+        Some(config)
+    } else {
+        None
+    };
     let options = RunOptions {
         input,
         out_dir,
@@ -448,6 +504,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         },
         stop,
         logi1,
+        logi2,
         progress_every: Some(Duration::from_secs(if demo { 60 } else { 10 })),
     };
     let summary = runner::run(options, config)?;
@@ -549,12 +606,45 @@ fn print_summary(summary: &RunSummary) {
         summary.windows,
         summary.alerts,
     );
+    if summary.forecasts > 0 {
+        let _ = writeln!(
+            err,
+            "tidewatch: LOGI-2: forecasts {}, forecast alerts {}",
+            summary.forecasts, summary.forecast_alerts
+        );
+    }
     if let Some(below) = summary.resumed_below {
         let _ = writeln!(
             err,
             "tidewatch: resumed from committed offsets; outputs at times below {below} were written by the earlier run and were not repeated"
         );
     }
+}
+
+fn forecast(args: ForecastArgs) -> anyhow::Result<()> {
+    if !(args.test_fraction > 0.0 && args.test_fraction < 1.0) {
+        bail!(
+            "--test-fraction must be between 0 and 1 (exclusive), got {}",
+            args.test_fraction
+        );
+    }
+    let model = match args.model.as_str() {
+        "all" => None,
+        name => Some(name.parse::<ModelKind>().map_err(anyhow::Error::msg)?),
+    };
+    let request = tidewatch::forecast_cmd::ForecastRequest {
+        input: &args.input,
+        model,
+        season: args.season.map(|m| m as usize),
+        test_fraction: args.test_fraction,
+        out: args.out.as_deref(),
+    };
+    tidewatch::forecast_cmd::run(
+        &request,
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    )?;
+    Ok(())
 }
 
 fn generate(args: GenerateArgs) -> anyhow::Result<()> {

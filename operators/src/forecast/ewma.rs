@@ -37,6 +37,10 @@ pub const FIT_REFIT_EVERY: usize = 256;
 /// Observations the re-estimation of [`Ewma::fitted`] fits on.
 pub const FIT_WINDOW: usize = 512;
 
+/// Observations before the first re-estimation of [`Ewma::fitted`]; it re-estimates again
+/// at each power of two up to [`FIT_REFIT_EVERY`], then every [`FIT_REFIT_EVERY`].
+pub const FIRST_FIT: u64 = 16;
+
 /// Golden-section steps per refit: they shrink the bracket of `alpha` by 0.618^30, below 1e-6.
 const GOLDEN_STEPS: usize = 30;
 
@@ -78,8 +82,8 @@ impl Ewma {
     }
 
     /// An EWMA whose `alpha` is re-estimated every [`FIT_REFIT_EVERY`] observations on the last
-    /// [`FIT_WINDOW`]; it starts at 0.5 and makes its first fit after [`FIT_REFIT_EVERY`]
-    /// observations.
+    /// [`FIT_WINDOW`]; it starts at 0.5 and makes its first fits after [`FIRST_FIT`] observations
+    /// and at each power of two after that.
     pub fn fitted() -> Ewma {
         Ewma {
             alpha: 0.5,
@@ -187,7 +191,12 @@ impl Forecaster for Ewma {
             fit.history.push(value);
             fit.seen += 1;
             fit.since_refit += 1;
-            if fit.since_refit >= FIT_REFIT_EVERY {
+            // Early fits (after 16, 32, 64, 128 observations) so that a young series does not
+            // wait FIT_REFIT_EVERY observations at the starting alpha.
+            let early = fit.seen < FIT_REFIT_EVERY as u64
+                && fit.seen >= FIRST_FIT
+                && fit.seen.is_power_of_two();
+            if fit.since_refit >= FIT_REFIT_EVERY || early {
                 self.refit();
             }
         }

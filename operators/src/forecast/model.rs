@@ -9,7 +9,7 @@
 //! | `ar` | [`Arima`] AR(8) |
 //! | `ma` | [`MovingAverage`], simple, over the last [`MOVING_AVERAGE_WINDOW`] steps |
 //! | `wma` | [`MovingAverage`], linearly weighted, over the last [`MOVING_AVERAGE_WINDOW`] steps |
-//! | `ewma` | [`Ewma`] with α = 0.3 |
+//! | `ewma` | [`Ewma::fitted`]: α re-estimated periodically by minimising the one-step SSE |
 //! | `trend` | [`TrendRegression`], a local linear trend in time by RLS with forgetting [`TREND_FORGETTING`] |
 //! | `auto` | [`AutoForecaster`] over `hw`, `sarima`, `ar`, `ewma` and `ma` |
 //!
@@ -68,9 +68,6 @@ pub enum ModelKind {
     /// Automatic choice.
     Auto,
 }
-
-/// Smoothing factor of the `ewma` model.
-pub const EWMA_ALPHA: f64 = 0.3;
 
 /// The second season of `hw`, in first seasons: a week of days.
 pub const WEEK_IN_DAYS: usize = 7;
@@ -148,7 +145,7 @@ impl ModelKind {
             ModelKind::WeightedMovingAverage => {
                 Box::new(MovingAverage::weighted(MOVING_AVERAGE_WINDOW))
             }
-            ModelKind::Ewma => Box::new(Ewma::new(EWMA_ALPHA)),
+            ModelKind::Ewma => Box::new(Ewma::fitted()),
             ModelKind::Trend => Box::new(TrendRegression::linear(TREND_FORGETTING)),
             ModelKind::Auto => Box::new(AutoForecaster::new(
                 ModelKind::AUTO_CANDIDATES
