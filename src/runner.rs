@@ -509,6 +509,7 @@ pub fn run(options: RunOptions, config: timely::Config) -> Result<RunSummary, Ru
         out_dir = ?options.out_dir,
         disorder_ms = options.disorder_ms,
         communication = ?config.communication,
+        logi2 = options.logi2.is_some(),
         "starting LOGI-1"
     );
     let progress = options
