@@ -147,4 +147,11 @@ fn wrong_usage_is_one_line_and_nonzero() {
         "too short",
     );
     assert_one_line_error(&["forecast"], "--input");
+    // LOGI-2's options on `run`.
+    assert_one_line_error(
+        &["run", "--logi2", "--forecast-model", "prophet"],
+        "prophet",
+    );
+    assert_one_line_error(&["run", "--logi2", "--interval-z", "0"], "--interval-z");
+    assert_one_line_error(&["run", "--forecast-model", "hw"], "--logi2");
 }

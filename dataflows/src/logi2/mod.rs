@@ -168,6 +168,8 @@ pub struct ForecastRow {
     pub mae: Option<FiniteF64>,
     /// Its MASE over the recent windows against the naive forecast.
     pub mase: Option<FiniteF64>,
+    /// Its sMAPE (per cent) over the recent windows.
+    pub smape: Option<FiniteF64>,
     /// Number of recent forecasts the scores are over.
     pub scored: u64,
 }
@@ -308,9 +310,9 @@ pub fn logi2<'scope>(
     let results = sequence_by_key(
         mixes.concat(rows),
         move |_warehouse| warehouse::WarehouseState::new(&config),
-        move |_warehouse, state, _window_start, point| match point {
+        move |_warehouse, state, window_start, point| match point {
             Point::CarrierMix(counts) => {
-                state.carrier_mix(_window_start, counts);
+                state.carrier_mix(window_start, counts);
                 None
             }
             Point::Window(row) => Some(state.window(&config, &row)),

@@ -209,6 +209,7 @@ fn step(
             model: Text::from(model),
             mae: accuracy.mae().and_then(FiniteF64::new),
             mase: accuracy.mase().and_then(FiniteF64::new),
+            smape: accuracy.smape().and_then(FiniteF64::new),
             scored: scored as u64,
         };
         let outside = actual < lower || actual > upper;
