@@ -14,7 +14,7 @@
 //! * [`report`], [`sweep`], [`plot`]: the JSON report and human summary, rate sweeps and the
 //!   highest rate within a latency SLO, and the SVG plot of percentiles against throughput.
 //! * [`throughput`]: LOGI-1 as fast as possible from lines in memory or in a file.
-//! * [`env`]: benchmark settings from `TIDEWATCH_BENCH_*` variables.
+//! * [`env`](mod@env): benchmark settings from `TIDEWATCH_BENCH_*` variables.
 //! * [`command`]: `tidewatch bench` itself: runs, progress, files in `--out`.
 #![forbid(missing_docs)]
 
