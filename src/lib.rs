@@ -4,6 +4,7 @@
 //! LOGI-1 dataflow and its sinks on timely workers; [`runner::run_file`] is file mode.
 #![forbid(missing_docs)]
 
+pub mod detect_cmd;
 pub mod feed;
 pub mod forecast_cmd;
 pub mod runner;

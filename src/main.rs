@@ -17,6 +17,7 @@ use tidewatch_connectors::jsonl_source::LineSource;
 use tidewatch_connectors::kafka::{self, sink::SinkTopics, source, KafkaConfig};
 use tidewatch_dataflows::logi1::{Logi1Config, DEFAULT_TIME_GRID_MS, LIVE_TIME_GRID_MS};
 use tidewatch_dataflows::logi2::Logi2Config;
+use tidewatch_operators::detect::windowed_gaussian::NAB_WINDOW;
 use tidewatch_operators::forecast::model::ModelKind;
 
 mod bench_args;
@@ -75,6 +76,30 @@ enum Command {
   tidewatch forecast --input series.csv --model all                 # every model, season from the step
   tidewatch forecast --input series.csv --model auto --out forecasts.csv")]
     Forecast(ForecastArgs),
+    /// Score every value of a `timestamp,value` CSV with an online anomaly detector; writes
+    /// `timestamp,value,anomaly_score` (the layout NAB's scorer reads).
+    #[command(after_help = "Examples:
+  tidewatch detect --input nyc_taxi.csv --detector best --out scores.csv
+  tidewatch detect --input series.csv --detector windowed_gaussian --window 1000")]
+    Detect(DetectArgs),
+}
+
+#[derive(Args, Debug)]
+struct DetectArgs {
+    /// CSV with `timestamp,value` rows (a header line is skipped).
+    #[arg(long, value_name = "FILE")]
+    input: PathBuf,
+    /// The detector: windowed_gaussian (rolling z-score), or best (the recommended default:
+    /// the rolling z-score with a rest period of 2% of the series after each detection).
+    #[arg(long, value_name = "NAME", default_value = "best",
+          value_parser = clap::builder::PossibleValuesParser::new(tidewatch::detect_cmd::DETECTORS))]
+    detector: String,
+    /// Values in the rolling window.
+    #[arg(long, value_name = "N", default_value_t = NAB_WINDOW as u64, value_parser = clap::value_parser!(u64).range(2..=10_000_000))]
+    window: u64,
+    /// Where to write the scores [default: standard output].
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -317,6 +342,7 @@ fn main() -> ExitCode {
         Command::Produce(args) => produce(args),
         Command::Bench(args) => bench_args::bench(args),
         Command::Forecast(args) => forecast(args),
+        Command::Detect(args) => detect(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -644,6 +670,17 @@ fn forecast(args: ForecastArgs) -> anyhow::Result<()> {
         &mut std::io::stdout().lock(),
         &mut std::io::stderr().lock(),
     )?;
+    Ok(())
+}
+
+fn detect(args: DetectArgs) -> anyhow::Result<()> {
+    let request = tidewatch::detect_cmd::DetectRequest {
+        input: &args.input,
+        detector: &args.detector,
+        window: args.window as usize,
+        out: args.out.as_deref(),
+    };
+    tidewatch::detect_cmd::run(&request, &mut std::io::stderr().lock())?;
     Ok(())
 }
 

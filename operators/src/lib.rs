@@ -18,6 +18,7 @@ pub mod event;
 pub mod validate;
 
 pub mod dedup;
+pub mod detect;
 pub mod forecast;
 pub mod interval_join;
 pub mod numeric;

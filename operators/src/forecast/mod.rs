@@ -50,7 +50,7 @@ pub mod regression;
 pub mod rls;
 
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 
 /// A univariate online forecaster.
 ///

@@ -1,0 +1,86 @@
+//! `tidewatch detect`: scores every value of a `timestamp,value` CSV with an online anomaly
+//! detector and writes `timestamp,value,anomaly_score`, the layout NAB's scorer reads.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use tidewatch_operators::detect::rest::RestPeriod;
+use tidewatch_operators::detect::windowed_gaussian::WindowedGaussian;
+use tidewatch_operators::detect::Detector;
+
+use crate::forecast_cmd::read_series;
+
+/// Score at or above which `best` counts a detection and rests.
+pub const BEST_FIRE: f64 = 0.9999;
+
+/// `best`'s rest period, as a share of the series' length.
+pub const BEST_REST_FRACTION: f64 = 0.02;
+
+/// The detectors `--detector` accepts.
+pub const DETECTORS: [&str; 2] = ["windowed_gaussian", "best"];
+
+/// What `tidewatch detect` was asked to do.
+#[derive(Clone, Debug)]
+pub struct DetectRequest<'a> {
+    /// The CSV file.
+    pub input: &'a Path,
+    /// One of [`DETECTORS`].
+    pub detector: &'a str,
+    /// The rolling window.
+    pub window: usize,
+    /// Where to write the scores; `None` writes them to standard output.
+    pub out: Option<&'a Path>,
+}
+
+/// Builds the detector for a series of `points` values.
+fn build(request: &DetectRequest<'_>, points: usize) -> anyhow::Result<Box<dyn Detector>> {
+    Ok(match request.detector {
+        "windowed_gaussian" => Box::new(WindowedGaussian::new(request.window)),
+        // The recommendation for now: the rolling z-score with a rest period after each
+        // detection (see operators/src/detect/rest.rs).
+        "best" => Box::new(RestPeriod::new(
+            WindowedGaussian::new(request.window),
+            BEST_FIRE,
+            (BEST_REST_FRACTION * points as f64) as usize,
+        )),
+        other => bail!(
+            "unknown detector `{other}` (expected one of {})",
+            DETECTORS.join(", ")
+        ),
+    })
+}
+
+/// Runs the command; returns how many values were scored.
+pub fn run(request: &DetectRequest<'_>, stderr: &mut impl Write) -> anyhow::Result<usize> {
+    let file = std::fs::File::open(request.input)
+        .with_context(|| format!("cannot open --input {}", request.input.display()))?;
+    let series = read_series(std::io::BufReader::new(file))
+        .with_context(|| format!("cannot read --input {}", request.input.display()))?;
+    if !series.skipped.is_empty() {
+        writeln!(
+            stderr,
+            "tidewatch detect: skipped {} bad line(s) (first: line {}: {})",
+            series.skipped.len(),
+            series.skipped[0].0,
+            series.skipped[0].1
+        )?;
+    }
+    let mut detector = build(request, series.values.len())?;
+    let mut text = String::with_capacity(series.values.len() * 40);
+    text.push_str("timestamp,value,anomaly_score\n");
+    for (timestamp, value) in series.timestamps.iter().zip(&series.values) {
+        let score = detector.score(*value);
+        text.push_str(&format!("{timestamp},{value},{score}\n"));
+    }
+    match request.out {
+        Some(path) => std::fs::write(path, text)
+            .with_context(|| format!("cannot write --out {}", path.display()))?,
+        None => match std::io::stdout().lock().write_all(text.as_bytes()) {
+            // A reader that stops early (`| head`) is not an error.
+            Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {}
+            result => result.context("cannot write the scores to standard output")?,
+        },
+    }
+    Ok(series.values.len())
+}
