@@ -5,11 +5,14 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{bail, Context};
+use tidewatch_operators::detect::combine::MaxOf;
+use tidewatch_operators::detect::residual::ForecastResidual;
 use tidewatch_operators::detect::rest::RestPeriod;
 use tidewatch_operators::detect::windowed_gaussian::WindowedGaussian;
 use tidewatch_operators::detect::Detector;
+use tidewatch_operators::forecast::model::ModelKind;
 
-use crate::forecast_cmd::read_series;
+use crate::forecast_cmd::{infer_season, read_series};
 
 /// Score at or above which `best` counts a detection and rests.
 pub const BEST_FIRE: f64 = 0.9999;
@@ -18,7 +21,7 @@ pub const BEST_FIRE: f64 = 0.9999;
 pub const BEST_REST_FRACTION: f64 = 0.02;
 
 /// The detectors `--detector` accepts.
-pub const DETECTORS: [&str; 2] = ["windowed_gaussian", "best"];
+pub const DETECTORS: [&str; 3] = ["windowed_gaussian", "residual", "best"];
 
 /// What `tidewatch detect` was asked to do.
 #[derive(Clone, Debug)]
@@ -29,18 +32,29 @@ pub struct DetectRequest<'a> {
     pub detector: &'a str,
     /// The rolling window.
     pub window: usize,
+    /// The season of the residual detector's forecaster; `None` infers it from the step.
+    pub season: Option<usize>,
     /// Where to write the scores; `None` writes them to standard output.
     pub out: Option<&'a Path>,
 }
 
-/// Builds the detector for a series of `points` values.
-fn build(request: &DetectRequest<'_>, points: usize) -> anyhow::Result<Box<dyn Detector>> {
+/// Builds the detector for a series of `points` values with season `season`.
+fn build(
+    request: &DetectRequest<'_>,
+    points: usize,
+    season: usize,
+) -> anyhow::Result<Box<dyn Detector>> {
+    let residual = || ForecastResidual::new(ModelKind::Auto.build(season), request.window);
     Ok(match request.detector {
         "windowed_gaussian" => Box::new(WindowedGaussian::new(request.window)),
-        // The recommendation for now: the rolling z-score with a rest period after each
-        // detection (see operators/src/detect/rest.rs).
+        "residual" => Box::new(residual()),
+        // The recommendation for now: the larger of the residual and the value z-scores, with
+        // a rest period after each detection (operators/src/detect/rest.rs).
         "best" => Box::new(RestPeriod::new(
-            WindowedGaussian::new(request.window),
+            MaxOf::new(vec![
+                Box::new(residual()),
+                Box::new(WindowedGaussian::new(request.window)),
+            ]),
             BEST_FIRE,
             (BEST_REST_FRACTION * points as f64) as usize,
         )),
@@ -66,7 +80,8 @@ pub fn run(request: &DetectRequest<'_>, stderr: &mut impl Write) -> anyhow::Resu
             series.skipped[0].1
         )?;
     }
-    let mut detector = build(request, series.values.len())?;
+    let season = request.season.unwrap_or_else(|| infer_season(&series));
+    let mut detector = build(request, series.values.len(), season)?;
     let mut text = String::with_capacity(series.values.len() * 40);
     text.push_str("timestamp,value,anomaly_score\n");
     for (timestamp, value) in series.timestamps.iter().zip(&series.values) {

@@ -89,14 +89,20 @@ struct DetectArgs {
     /// CSV with `timestamp,value` rows (a header line is skipped).
     #[arg(long, value_name = "FILE")]
     input: PathBuf,
-    /// The detector: windowed_gaussian (rolling z-score), or best (the recommended default:
-    /// the rolling z-score with a rest period of 2% of the series after each detection).
+    /// The detector: windowed_gaussian (rolling z-score of the values), residual (rolling
+    /// z-score of the `auto` forecaster's one-step residuals), or best (the recommended
+    /// default: the larger of the two, with a rest period of 2% of the series after each
+    /// detection).
     #[arg(long, value_name = "NAME", default_value = "best",
           value_parser = clap::builder::PossibleValuesParser::new(tidewatch::detect_cmd::DETECTORS))]
     detector: String,
     /// Values in the rolling window.
     #[arg(long, value_name = "N", default_value_t = NAB_WINDOW as u64, value_parser = clap::value_parser!(u64).range(2..=10_000_000))]
     window: u64,
+    /// Season of the residual detector's forecaster, in steps [default: the steps in a day,
+    /// from the timestamps; 1 if none].
+    #[arg(long, value_name = "M", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    season: Option<u64>,
     /// Where to write the scores [default: standard output].
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
@@ -678,6 +684,7 @@ fn detect(args: DetectArgs) -> anyhow::Result<()> {
         input: &args.input,
         detector: &args.detector,
         window: args.window as usize,
+        season: args.season.map(|m| m as usize),
         out: args.out.as_deref(),
     };
     tidewatch::detect_cmd::run(&request, &mut std::io::stderr().lock())?;

@@ -1,6 +1,6 @@
 //! `tidewatch detect`: NAB's layout (`timestamp,value,anomaly_score`, one row per value, scores
-//! in [0, 1]), a planted spike on a real series is the top score, the rest period silences the
-//! points after a detection, and wrong usage is one line.
+//! in [0, 1]), a planted spike on a real series is the top score of every detector, the rest
+//! period silences the points after a detection, and wrong usage is one line.
 
 mod support;
 use support::{assert_one_line_error, tidewatch};
@@ -40,7 +40,7 @@ fn scores_every_value_and_flags_a_planted_spike_once() {
     let input = dir.path().join("series.csv");
     std::fs::write(&input, lines.join("\n")).expect("write series");
 
-    for detector in ["windowed_gaussian", "best"] {
+    for detector in ["windowed_gaussian", "residual", "best"] {
         let out = dir.path().join(format!("{detector}.csv"));
         let output = tidewatch(&[
             "detect",

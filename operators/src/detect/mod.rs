@@ -2,6 +2,8 @@
 //! values before it, in time order, with a score in `[0, 1]` (1 = certainly anomalous).
 //!
 //! * [`windowed_gaussian`]: the rolling z-score, scored by the normal distribution;
+//! * [`residual`]: the rolling z-score of a forecaster's one-step residuals;
+//! * [`combine`]: the maximum of several detectors;
 //! * [`rest`]: alert hygiene for any detector: after a detection, a rest period of silence.
 //!
 //! The contract of [`Detector::score`]: the value is scored with the state built from the
@@ -10,6 +12,8 @@
 //!
 //! Unchecked assumption: values are finite (callers drop the others, as for the forecasters).
 
+pub mod combine;
+pub mod residual;
 pub mod rest;
 pub mod windowed_gaussian;
 
