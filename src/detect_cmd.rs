@@ -6,8 +6,10 @@ use std::path::Path;
 
 use anyhow::{bail, Context};
 use tidewatch_operators::detect::combine::MaxOf;
+use tidewatch_operators::detect::ewma_chart::EwmaChart;
 use tidewatch_operators::detect::residual::ForecastResidual;
 use tidewatch_operators::detect::rest::RestPeriod;
+use tidewatch_operators::detect::robust::RobustZScore;
 use tidewatch_operators::detect::windowed_gaussian::WindowedGaussian;
 use tidewatch_operators::detect::Detector;
 use tidewatch_operators::forecast::model::ModelKind;
@@ -21,7 +23,16 @@ pub const BEST_FIRE: f64 = 0.9999;
 pub const BEST_REST_FRACTION: f64 = 0.02;
 
 /// The detectors `--detector` accepts.
-pub const DETECTORS: [&str; 3] = ["windowed_gaussian", "residual", "best"];
+pub const DETECTORS: [&str; 5] = [
+    "windowed_gaussian",
+    "robust",
+    "ewma_chart",
+    "residual",
+    "best",
+];
+
+/// Smoothing of the `ewma_chart` detector.
+pub const EWMA_CHART_LAMBDA: f64 = 0.01;
 
 /// What `tidewatch detect` was asked to do.
 #[derive(Clone, Debug)]
@@ -47,6 +58,8 @@ fn build(
     let residual = || ForecastResidual::new(ModelKind::Auto.build(season), request.window);
     Ok(match request.detector {
         "windowed_gaussian" => Box::new(WindowedGaussian::new(request.window)),
+        "robust" => Box::new(RobustZScore::new(request.window)),
+        "ewma_chart" => Box::new(EwmaChart::new(EWMA_CHART_LAMBDA)),
         "residual" => Box::new(residual()),
         // The recommendation for now: the larger of the residual and the value z-scores, with
         // a rest period after each detection (operators/src/detect/rest.rs).

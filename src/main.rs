@@ -89,10 +89,11 @@ struct DetectArgs {
     /// CSV with `timestamp,value` rows (a header line is skipped).
     #[arg(long, value_name = "FILE")]
     input: PathBuf,
-    /// The detector: windowed_gaussian (rolling z-score of the values), residual (rolling
+    /// The detector: windowed_gaussian (rolling z-score of the values), robust (median and
+    /// MAD over the window), ewma_chart (EWMA control chart, lambda 0.01), residual (rolling
     /// z-score of the `auto` forecaster's one-step residuals), or best (the recommended
-    /// default: the larger of the two, with a rest period of 2% of the series after each
-    /// detection).
+    /// default: the larger of windowed_gaussian and residual, with a rest period of 2% of the
+    /// series after each detection).
     #[arg(long, value_name = "NAME", default_value = "best",
           value_parser = clap::builder::PossibleValuesParser::new(tidewatch::detect_cmd::DETECTORS))]
     detector: String,

@@ -40,7 +40,13 @@ fn scores_every_value_and_flags_a_planted_spike_once() {
     let input = dir.path().join("series.csv");
     std::fs::write(&input, lines.join("\n")).expect("write series");
 
-    for detector in ["windowed_gaussian", "residual", "best"] {
+    for detector in [
+        "windowed_gaussian",
+        "robust",
+        "ewma_chart",
+        "residual",
+        "best",
+    ] {
         let out = dir.path().join(format!("{detector}.csv"));
         let output = tidewatch(&[
             "detect",

@@ -33,19 +33,9 @@ const KEYS: usize = 100;
 
 fn main() -> Result<(), String> {
     let rounds = count_or("TIDEWATCH_BENCH_ROUNDS", 20)?;
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/nyc_taxi.csv");
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
-    let base: Vec<f64> = text
-        .lines()
-        .skip(1)
-        .filter_map(|line| line.split(',').nth(1)?.trim().parse().ok())
-        .collect();
+    let base: Vec<f64> = tidewatch_benchmarks::data::values("nyc_taxi.csv")?;
     let series: Vec<f64> = (0..rounds).flat_map(|_| base.iter().copied()).collect();
-    let machine = Machine::this();
-    println!(
-        "machine: {} ({} cores, {})",
-        machine.cpu, machine.cores, machine.os
-    );
+    println!("{}", Machine::this().describe());
     println!(
         "series: nyc_taxi x {rounds} = {} points; one thread",
         series.len()

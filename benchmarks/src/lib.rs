@@ -16,9 +16,12 @@
 //! * [`throughput`]: LOGI-1 as fast as possible from lines in memory or in a file.
 //! * [`env`](mod@env): benchmark settings from `TIDEWATCH_BENCH_*` variables.
 //! * [`command`]: `tidewatch bench` itself: runs, progress, files in `--out`.
+//! * [`data`]: the public series in `benchmarks/data`, for the forecasting and detection
+//!   benches.
 #![forbid(missing_docs)]
 
 pub mod command;
+pub mod data;
 pub mod env;
 pub mod hlog;
 pub mod latency;

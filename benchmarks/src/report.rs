@@ -30,6 +30,11 @@ pub struct Machine {
 }
 
 impl Machine {
+    /// One line for a benchmark's header: `machine: CPU (N cores, OS)`.
+    pub fn describe(&self) -> String {
+        format!("machine: {} ({} cores, {})", self.cpu, self.cores, self.os)
+    }
+
     /// This machine.
     pub fn this() -> Self {
         let cpu = std::fs::read_to_string("/proc/cpuinfo")

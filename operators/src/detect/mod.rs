@@ -2,6 +2,8 @@
 //! values before it, in time order, with a score in `[0, 1]` (1 = certainly anomalous).
 //!
 //! * [`windowed_gaussian`]: the rolling z-score, scored by the normal distribution;
+//! * [`robust`]: the robust z-score, median and MAD over a sliding window;
+//! * [`ewma_chart`]: the EWMA control chart;
 //! * [`residual`]: the rolling z-score of a forecaster's one-step residuals;
 //! * [`combine`]: the maximum of several detectors;
 //! * [`rest`]: alert hygiene for any detector: after a detection, a rest period of silence.
@@ -13,8 +15,10 @@
 //! Unchecked assumption: values are finite (callers drop the others, as for the forecasters).
 
 pub mod combine;
+pub mod ewma_chart;
 pub mod residual;
 pub mod rest;
+pub mod robust;
 pub mod windowed_gaussian;
 
 /// An online anomaly detector.
@@ -50,6 +54,19 @@ pub fn two_sided_normal(z: f64) -> f64 {
         return 0.0;
     }
     (1.0 - erfc(z.abs() / std::f64::consts::SQRT_2)).clamp(0.0, 1.0)
+}
+
+/// Scores `value` against a centre and a scale (a standard deviation or its robust
+/// equivalent) through [`two_sided_normal`]. A scale of (numerically) zero means the past was
+/// one value: that value scores 0 and anything else 1.
+pub fn deviation_score(value: f64, center: f64, scale: f64) -> f64 {
+    if scale > f64::EPSILON * center.abs().max(1.0) {
+        two_sided_normal((value - center) / scale)
+    } else if value == center {
+        0.0
+    } else {
+        1.0
+    }
 }
 
 /// The complementary error function for `x >= 0`, by the Chebyshev fit of Numerical Recipes

@@ -22,7 +22,7 @@
 
 use std::collections::VecDeque;
 
-use super::{two_sided_normal, Detector};
+use super::{deviation_score, Detector};
 
 /// NAB's tuned window for its `windowedGaussian` baseline.
 pub const NAB_WINDOW: usize = 6_400;
@@ -81,18 +81,9 @@ impl Detector for WindowedGaussian {
         if !value.is_finite() {
             return 0.0;
         }
-        let score = match self.mean_and_std_dev() {
-            None => 0.0,
-            // A constant window: anything else is as unusual as it gets.
-            Some((mean, std_dev)) if std_dev <= f64::EPSILON * mean.abs().max(1.0) => {
-                if value == mean {
-                    0.0
-                } else {
-                    1.0
-                }
-            }
-            Some((mean, std_dev)) => two_sided_normal((value - mean) / std_dev),
-        };
+        let score = self
+            .mean_and_std_dev()
+            .map_or(0.0, |(mean, std_dev)| deviation_score(value, mean, std_dev));
         let shift = *self.shift.get_or_insert(value);
         self.values.push_back(value);
         self.sum += value - shift;
