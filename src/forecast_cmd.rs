@@ -209,7 +209,8 @@ pub fn run(
         value.map_or("n/a".to_string(), |v| format!("{v:.digits$}"))
     };
     for evaluation in &evaluations {
-        let chosen = if evaluation.model == ModelKind::Auto {
+        let model = evaluation.model.unwrap_or(ModelKind::Auto);
+        let chosen = if model == ModelKind::Auto {
             chosen_shares(evaluation)
         } else {
             String::new()
@@ -217,7 +218,7 @@ pub fn run(
         writeln!(
             stdout,
             "{:<8} {:>12} {:>12} {:>9} {:>8}  {chosen}",
-            evaluation.model.as_str(),
+            model.as_str(),
             show(evaluation.mae, 4),
             show(evaluation.rmse, 4),
             show(evaluation.smape, 3),
@@ -227,7 +228,7 @@ pub fn run(
             writeln!(
                 stderr,
                 "tidewatch forecast: {}: no forecast yet at {} of the test points (not scored)",
-                evaluation.model, evaluation.missing
+                model, evaluation.missing
             )?;
         }
     }

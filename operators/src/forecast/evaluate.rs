@@ -21,6 +21,7 @@
 
 use super::accuracy::{seasonal_naive_mae, ErrorTotals};
 use super::model::ModelKind;
+use super::Forecaster;
 
 /// Why a series cannot be evaluated.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -44,8 +45,8 @@ pub enum EvaluateError {
 /// What [`evaluate`] measured.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Evaluation {
-    /// The model as asked for (`auto` stays `auto`).
-    pub model: ModelKind,
+    /// The model as asked for (`auto` stays `auto`); `None` from [`evaluate_forecaster`].
+    pub model: Option<ModelKind>,
     /// Points in the training part.
     pub train_points: usize,
     /// Points in the test part.
@@ -76,6 +77,20 @@ pub fn evaluate(
     season: usize,
     test_fraction: f64,
 ) -> Result<Evaluation, EvaluateError> {
+    let mut forecaster = model.build(season);
+    let mut evaluation = evaluate_forecaster(&mut *forecaster, series, season, test_fraction)?;
+    evaluation.model = Some(model);
+    Ok(evaluation)
+}
+
+/// Runs a fresh `forecaster` over `series` and scores the last `test_fraction`, MASE against
+/// the seasonal naive forecast at lag `season`.
+pub fn evaluate_forecaster(
+    forecaster: &mut dyn Forecaster,
+    series: &[f64],
+    season: usize,
+    test_fraction: f64,
+) -> Result<Evaluation, EvaluateError> {
     if !(test_fraction > 0.0 && test_fraction < 1.0) {
         return Err(EvaluateError::TestFraction(test_fraction));
     }
@@ -85,7 +100,6 @@ pub fn evaluate(
             train: train_points,
             season: season.max(1),
         })?;
-    let mut forecaster = model.build(season);
     let mut totals = ErrorTotals::default();
     let mut missing = 0;
     let mut forecasts = Vec::with_capacity(series.len());
@@ -101,7 +115,7 @@ pub fn evaluate(
         forecaster.update(value);
     }
     Ok(Evaluation {
-        model,
+        model: None,
         train_points,
         test_points: series.len() - train_points,
         missing,

@@ -4,6 +4,7 @@
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+use super::evaluate::evaluate_forecaster;
 use super::Forecaster;
 
 /// Standard normal by Box-Muller (rand_distr is not a dependency).
@@ -32,24 +33,20 @@ pub(crate) fn nab_series(file: &str) -> Vec<f64> {
 }
 
 /// Runs `model` over the whole series and returns (MASE, sMAPE %) over the last 20%, by the
-/// protocol of `benchmarks/data/README.md`; panics if a test step has no forecast.
+/// protocol of `benchmarks/data/README.md` ([`evaluate_forecaster`]); panics if a test step
+/// has no forecast.
 pub(crate) fn mase_smape(model: &mut dyn Forecaster, y: &[f64], m: usize) -> (f64, f64) {
-    let n = y.len();
-    let n_train = n * 8 / 10;
-    let (mut abs_error, mut smape) = (0.0, 0.0);
-    for (t, &value) in y.iter().enumerate() {
-        if t >= n_train {
-            let Some(f) = model.forecast() else {
-                panic!("{}: no forecast at test step {t}", model.name());
-            };
-            abs_error += (value - f).abs();
-            smape += 200.0 * (value - f).abs() / (value.abs() + f.abs());
-        }
-        model.update(value);
+    let name = model.name();
+    let evaluation =
+        evaluate_forecaster(model, y, m, 0.2).unwrap_or_else(|error| panic!("{name}: {error}"));
+    assert_eq!(
+        evaluation.missing, 0,
+        "{name}: no forecast at some test steps"
+    );
+    match (evaluation.mase, evaluation.smape) {
+        (Some(mase), Some(smape)) => (mase, smape),
+        _ => panic!("{name}: no MASE (a constant training part?)"),
     }
-    let scale = (m..n_train).map(|t| (y[t] - y[t - m]).abs()).sum::<f64>() / (n_train - m) as f64;
-    let test = (n - n_train) as f64;
-    (abs_error / test / scale, smape / test)
 }
 
 /// NAB `nyc_taxi` and its season (a day of half hours).
