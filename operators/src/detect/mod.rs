@@ -28,6 +28,68 @@ pub trait Detector: Send {
 
     /// Scores `value` against the values seen so far (in `[0, 1]`), then learns from it.
     fn score(&mut self, value: f64) -> f64;
+
+    /// Scores `value` like [`Detector::score`] and judges it against `threshold`.
+    fn verdict(&mut self, value: f64, threshold: f64) -> Verdict {
+        Verdict::of(self.score(value), threshold)
+    }
+}
+
+/// An online anomaly detector over multi-feature points (e.g. delivery duration, temperature
+/// and orders of one warehouse's window): the same contract as [`Detector`], for a point of
+/// [`MultiDetector::dims`] values.
+pub trait MultiDetector: Send {
+    /// Short name for reports and alerts, e.g. `"dbscan"`.
+    fn name(&self) -> &'static str;
+
+    /// The number of features of a point.
+    fn dims(&self) -> usize;
+
+    /// Scores `point` (of [`MultiDetector::dims`] values) against the points seen so far (in
+    /// `[0, 1]`), then learns from it.
+    fn score(&mut self, point: &[f64]) -> f64;
+
+    /// Scores `point` like [`MultiDetector::score`] and judges it against `threshold`.
+    fn verdict(&mut self, point: &[f64], threshold: f64) -> Verdict {
+        Verdict::of(self.score(point), threshold)
+    }
+}
+
+impl<D: MultiDetector + ?Sized> MultiDetector for Box<D> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+    fn dims(&self) -> usize {
+        (**self).dims()
+    }
+    fn score(&mut self, point: &[f64]) -> f64 {
+        (**self).score(point)
+    }
+}
+
+/// A score and the verdict of a threshold on it: anomalous when `score >= threshold`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Verdict {
+    /// The detector's score, in `[0, 1]`.
+    pub score: f64,
+    /// Whether the score reached the threshold.
+    pub anomalous: bool,
+}
+
+impl Verdict {
+    /// The verdict of `threshold` on `score`.
+    ///
+    /// ```
+    /// use tidewatch_operators::detect::Verdict;
+    /// assert!(Verdict::of(0.9999, 0.999).anomalous);
+    /// assert!(!Verdict::of(0.5, 0.999).anomalous);
+    /// ```
+    pub fn of(score: f64, threshold: f64) -> Self {
+        Verdict {
+            score,
+            anomalous: score >= threshold,
+        }
+    }
 }
 
 impl<D: Detector + ?Sized> Detector for Box<D> {
