@@ -104,9 +104,8 @@ pub fn parse_timestamp_ms(text: &str) -> Option<i64> {
 
 /// The season implied by the series' step: the number of steps in a day, when the median step
 /// divides a day into 2 to 2,000 steps (30 min gives 48, 1 h gives 24); else 1 (no season).
-pub fn infer_season(series: &Series) -> usize {
-    let mut steps: Vec<i64> = series
-        .times_ms
+pub fn infer_season(times_ms: &[Option<i64>]) -> usize {
+    let mut steps: Vec<i64> = times_ms
         .windows(2)
         .filter_map(|pair| Some(pair[1]? - pair[0]?))
         .filter(|step| *step > 0)
@@ -177,7 +176,7 @@ pub fn run(
     }
     let (season, how) = match request.season {
         Some(season) => (season, "given"),
-        None => (infer_season(&series), "inferred from the step"),
+        None => (infer_season(&series.times_ms), "inferred from the step"),
     };
     let models: Vec<ModelKind> = match request.model {
         Some(model) => vec![model],
@@ -295,6 +294,6 @@ mod tests {
             .map(|i| format!("{},{}\n", 1_404_172_800 + i * 1800, i))
             .collect();
         let series = read_series(text.as_bytes()).unwrap();
-        assert_eq!(infer_season(&series), 48);
+        assert_eq!(infer_season(&series.times_ms), 48);
     }
 }

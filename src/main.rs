@@ -17,6 +17,7 @@ use tidewatch_connectors::jsonl_source::LineSource;
 use tidewatch_connectors::kafka::{self, sink::SinkTopics, source, KafkaConfig};
 use tidewatch_dataflows::logi1::{Logi1Config, DEFAULT_TIME_GRID_MS, LIVE_TIME_GRID_MS};
 use tidewatch_dataflows::logi2::Logi2Config;
+use tidewatch_operators::detect::registry::DetectorKind;
 use tidewatch_operators::detect::windowed_gaussian::NAB_WINDOW;
 use tidewatch_operators::forecast::model::ModelKind;
 
@@ -86,16 +87,18 @@ enum Command {
 
 #[derive(Args, Debug)]
 struct DetectArgs {
-    /// CSV with `timestamp,value` rows (a header line is skipped).
+    /// CSV with `timestamp,value` rows, or `timestamp,value,value…` for several features (a
+    /// header line names the columns and is skipped).
     #[arg(long, value_name = "FILE")]
     input: PathBuf,
     /// The detector: windowed_gaussian (rolling z-score of the values), robust (median and
     /// MAD over the window), ewma_chart (EWMA control chart, lambda 0.01), residual (rolling
-    /// z-score of the `auto` forecaster's one-step residuals), or best (the recommended
-    /// default: the larger of windowed_gaussian and residual, with a rest period of 2% of the
-    /// series after each detection).
+    /// z-score of the forecaster's one-step residuals), or best (the recommended default: the
+    /// larger of windowed_gaussian and residual, with a rest period after each detection).
+    /// With several value columns, each column is scored on its own and the point gets the
+    /// largest score.
     #[arg(long, value_name = "NAME", default_value = "best",
-          value_parser = clap::builder::PossibleValuesParser::new(tidewatch::detect_cmd::DETECTORS))]
+          value_parser = clap::builder::PossibleValuesParser::new(DetectorKind::names()))]
     detector: String,
     /// Values in the rolling window.
     #[arg(long, value_name = "N", default_value_t = NAB_WINDOW as u64, value_parser = clap::value_parser!(u64).range(2..=10_000_000))]
@@ -104,9 +107,23 @@ struct DetectArgs {
     /// from the timestamps; 1 if none].
     #[arg(long, value_name = "M", value_parser = clap::value_parser!(u64).range(1..=100_000))]
     season: Option<u64>,
+    /// The forecaster of the residual and best detectors.
+    #[arg(long, value_name = "MODEL", default_value = "auto",
+          value_parser = clap::builder::PossibleValuesParser::new(["hw", "sarima", "arima", "ar", "ma", "wma", "ewma", "trend", "auto"]))]
+    model: String,
+    /// Points silenced after a detection by `best` [default: 2% of the series].
+    #[arg(long, value_name = "N")]
+    rest: Option<u64>,
     /// Where to write the scores [default: standard output].
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// NAB-style labelled anomaly windows (`{"dir/file.csv": [[start, end], ...]}`): report the
+    /// windows the detector hit and its false alarms outside them.
+    #[arg(long, value_name = "FILE")]
+    labels: Option<PathBuf>,
+    /// Score at or above which a point is an alarm, for --labels.
+    #[arg(long, value_name = "SCORE", default_value_t = 0.9999, value_parser = parse_unit_score)]
+    threshold: f64,
 }
 
 #[derive(Args, Debug)]
@@ -683,13 +700,29 @@ fn forecast(args: ForecastArgs) -> anyhow::Result<()> {
 fn detect(args: DetectArgs) -> anyhow::Result<()> {
     let request = tidewatch::detect_cmd::DetectRequest {
         input: &args.input,
-        detector: &args.detector,
+        detector: args.detector.parse().map_err(anyhow::Error::msg)?,
         window: args.window as usize,
         season: args.season.map(|m| m as usize),
+        model: args.model.parse().map_err(anyhow::Error::msg)?,
+        rest: args.rest.map(|n| n as usize),
         out: args.out.as_deref(),
+        labels: args.labels.as_deref(),
+        threshold: args.threshold,
     };
-    tidewatch::detect_cmd::run(&request, &mut std::io::stderr().lock())?;
+    tidewatch::detect_cmd::run(
+        &request,
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    )?;
     Ok(())
+}
+
+/// A score threshold in [0, 1].
+fn parse_unit_score(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(score) if (0.0..=1.0).contains(&score) => Ok(score),
+        _ => Err(format!("`{text}` is not a score between 0 and 1")),
+    }
 }
 
 fn generate(args: GenerateArgs) -> anyhow::Result<()> {

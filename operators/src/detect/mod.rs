@@ -6,6 +6,7 @@
 //! * [`ewma_chart`]: the EWMA control chart;
 //! * [`residual`]: the rolling z-score of a forecaster's one-step residuals;
 //! * [`combine`]: the maximum of several detectors;
+//! * [`registry`]: detectors by name, and feature by feature for multi-feature points;
 //! * [`rest`]: alert hygiene for any detector: after a detection, a rest period of silence.
 //!
 //! The contract of [`Detector::score`]: the value is scored with the state built from the
@@ -16,6 +17,7 @@
 
 pub mod combine;
 pub mod ewma_chart;
+pub mod registry;
 pub mod residual;
 pub mod rest;
 pub mod robust;

@@ -1,0 +1,229 @@
+//! Detectors by name: what `tidewatch detect --detector` and the alert rules of the dataflows
+//! accept, and how each name builds its detector for points of `dims` features.
+//!
+//! | name | detector |
+//! |---|---|
+//! | `windowed_gaussian` | [`WindowedGaussian`]: the rolling z-score over the last `window` values |
+//! | `robust` | [`RobustZScore`]: median and MAD over the last `window` values |
+//! | `ewma_chart` | [`EwmaChart`] with smoothing [`EWMA_CHART_LAMBDA`] |
+//! | `residual` | [`ForecastResidual`]: a rolling z-score of the one-step residuals of the forecaster `model` (season `season`) |
+//! | `best` | the recommendation: the larger of `residual` and `windowed_gaussian`, silenced for `rest` values after a score of [`BEST_FIRE`] ([`RestPeriod`]) |
+//!
+//! The univariate detectors score points of several features one feature at a time, each
+//! with its own state, and report the largest score ([`PerFeature`]).
+//!
+//! # Examples
+//! ```
+//! use tidewatch_operators::detect::registry::{DetectorKind, DetectorSpec};
+//!
+//! let kind: DetectorKind = "windowed_gaussian".parse().unwrap();
+//! let mut detector = DetectorSpec::new(kind).build(2);
+//! for step in 0..100 {
+//!     detector.score(&[(step % 5) as f64, 10.0 + (step % 3) as f64]);
+//! }
+//! assert!(detector.score(&[2.0, 40.0]) > 0.9999); // the second feature jumped
+//! assert!("knn".parse::<DetectorKind>().unwrap_err().contains("windowed_gaussian"));
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::combine::MaxOf;
+use super::ewma_chart::EwmaChart;
+use super::residual::ForecastResidual;
+use super::rest::RestPeriod;
+use super::robust::RobustZScore;
+use super::windowed_gaussian::{WindowedGaussian, NAB_WINDOW};
+use super::{Detector, MultiDetector};
+use crate::forecast::model::ModelKind;
+
+/// Score at or above which `best` counts a detection and rests.
+pub const BEST_FIRE: f64 = 0.9999;
+
+/// Smoothing of the `ewma_chart` detector.
+pub const EWMA_CHART_LAMBDA: f64 = 0.01;
+
+/// A detector by name; see the module documentation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DetectorKind {
+    /// The rolling z-score.
+    WindowedGaussian,
+    /// The robust (median/MAD) z-score.
+    Robust,
+    /// The EWMA control chart.
+    EwmaChart,
+    /// The forecast-residual score.
+    Residual,
+    /// The recommended combination.
+    Best,
+}
+
+impl DetectorKind {
+    /// Every detector, in the order of the table above.
+    pub const ALL: [DetectorKind; 5] = [
+        DetectorKind::WindowedGaussian,
+        DetectorKind::Robust,
+        DetectorKind::EwmaChart,
+        DetectorKind::Residual,
+        DetectorKind::Best,
+    ];
+
+    /// The name that [`FromStr`] accepts.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DetectorKind::WindowedGaussian => "windowed_gaussian",
+            DetectorKind::Robust => "robust",
+            DetectorKind::EwmaChart => "ewma_chart",
+            DetectorKind::Residual => "residual",
+            DetectorKind::Best => "best",
+        }
+    }
+
+    /// Every name, for usage messages.
+    pub fn names() -> Vec<&'static str> {
+        DetectorKind::ALL.iter().map(|kind| kind.as_str()).collect()
+    }
+}
+
+impl fmt::Display for DetectorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for DetectorKind {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        DetectorKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+            .ok_or_else(|| {
+                format!(
+                    "unknown detector `{name}` (expected one of {})",
+                    DetectorKind::names().join(", ")
+                )
+            })
+    }
+}
+
+/// A detector and its parameters: everything needed to build one per key.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DetectorSpec {
+    /// Which detector.
+    pub kind: DetectorKind,
+    /// The rolling window of the z-scores (values), default [`NAB_WINDOW`].
+    pub window: usize,
+    /// The forecaster of `residual` and `best`, default `auto`.
+    pub model: ModelKind,
+    /// The season of that forecaster, in steps (0: none).
+    pub season: usize,
+    /// Values silenced after a detection by `best`; 0 for none.
+    pub rest: usize,
+}
+
+impl DetectorSpec {
+    /// `kind` with the defaults: window [`NAB_WINDOW`], the `auto` forecaster without a season,
+    /// no rest.
+    pub fn new(kind: DetectorKind) -> Self {
+        DetectorSpec {
+            kind,
+            window: NAB_WINDOW,
+            model: ModelKind::Auto,
+            season: 0,
+            rest: 0,
+        }
+    }
+
+    /// The univariate detector, for one feature.
+    pub fn build_one(&self) -> Box<dyn Detector> {
+        let residual = || ForecastResidual::new(self.model.build(self.season), self.window);
+        match self.kind {
+            DetectorKind::WindowedGaussian => Box::new(WindowedGaussian::new(self.window)),
+            DetectorKind::Robust => Box::new(RobustZScore::new(self.window)),
+            DetectorKind::EwmaChart => Box::new(EwmaChart::new(EWMA_CHART_LAMBDA)),
+            DetectorKind::Residual => Box::new(residual()),
+            DetectorKind::Best => Box::new(RestPeriod::new(
+                MaxOf::new(vec![
+                    Box::new(residual()),
+                    Box::new(WindowedGaussian::new(self.window)),
+                ]),
+                BEST_FIRE,
+                self.rest,
+            )),
+        }
+    }
+
+    /// The detector for points of `dims` features (at least 1).
+    pub fn build(&self, dims: usize) -> Box<dyn MultiDetector> {
+        Box::new(PerFeature::new(
+            (0..dims.max(1)).map(|_| self.build_one()).collect(),
+        ))
+    }
+}
+
+/// Univariate detectors applied feature by feature: feature `i` is scored by detector `i`,
+/// and the point scores the largest of them.
+pub struct PerFeature {
+    detectors: Vec<Box<dyn Detector>>,
+}
+
+impl PerFeature {
+    /// One detector per feature.
+    pub fn new(detectors: Vec<Box<dyn Detector>>) -> Self {
+        PerFeature { detectors }
+    }
+}
+
+impl MultiDetector for PerFeature {
+    fn name(&self) -> &'static str {
+        self.detectors
+            .first()
+            .map_or("per_feature", |detector| detector.name())
+    }
+
+    fn dims(&self) -> usize {
+        self.detectors.len()
+    }
+
+    /// A point of the wrong length scores 0 and teaches nothing.
+    fn score(&mut self, point: &[f64]) -> f64 {
+        if point.len() != self.detectors.len() {
+            return 0.0;
+        }
+        self.detectors
+            .iter_mut()
+            .zip(point)
+            .map(|(detector, value)| detector.score(*value))
+            .fold(0.0, f64::max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every name parses back to its kind and builds a detector of the requested width.
+    #[test]
+    fn names_round_trip_and_build() {
+        for kind in DetectorKind::ALL {
+            assert_eq!(kind.as_str().parse::<DetectorKind>(), Ok(kind));
+            let detector = DetectorSpec::new(kind).build(3);
+            assert_eq!(detector.dims(), 3);
+        }
+    }
+
+    /// Feature by feature: a jump in any one feature is seen, and a point of the wrong width
+    /// scores 0.
+    #[test]
+    fn per_feature_scores_the_largest_feature() {
+        let mut detector = DetectorSpec::new(DetectorKind::WindowedGaussian).build(3);
+        for step in 0..200 {
+            let wiggle = (step % 4) as f64;
+            detector.score(&[wiggle, 100.0 + wiggle, -wiggle]);
+        }
+        assert!(detector.score(&[1.0, 101.0, -30.0]) > 0.9999);
+        assert!(detector.score(&[1.0, 101.0, -2.0]) < 0.99);
+        assert_eq!(detector.score(&[1.0, 2.0]), 0.0);
+    }
+}
