@@ -6,6 +6,8 @@
 //! * [`ewma_chart`]: the EWMA control chart;
 //! * [`residual`]: the rolling z-score of a forecaster's one-step residuals;
 //! * [`combine`]: the maximum of several detectors;
+//! * [`weighted`]: a learned weighting of several detectors (normalised surprises, logistic
+//!   model, online learning from labels);
 //! * [`registry`]: detectors by name, and feature by feature for multi-feature points;
 //! * [`rest`]: alert hygiene for any detector: after a detection, a rest period of silence.
 //!
@@ -21,6 +23,7 @@ pub mod registry;
 pub mod residual;
 pub mod rest;
 pub mod robust;
+pub mod weighted;
 pub mod windowed_gaussian;
 
 /// An online anomaly detector.

@@ -7,6 +7,7 @@
 //! | `robust` | [`RobustZScore`]: median and MAD over the last `window` values |
 //! | `ewma_chart` | [`EwmaChart`] with smoothing [`EWMA_CHART_LAMBDA`] |
 //! | `residual` | [`ForecastResidual`]: a rolling z-score of the one-step residuals of the forecaster `model` (season `season`) |
+//! | `learned_weights` | [`LearnedWeights`] over `residual` and `windowed_gaussian`, silenced for `rest` values after a score of [`LEARNED_FIRE`] |
 //! | `best` | the recommendation: the larger of `residual` and `windowed_gaussian`, silenced for `rest` values after a score of [`BEST_FIRE`] ([`RestPeriod`]) |
 //!
 //! The univariate detectors score points of several features one feature at a time, each
@@ -33,12 +34,17 @@ use super::ewma_chart::EwmaChart;
 use super::residual::ForecastResidual;
 use super::rest::RestPeriod;
 use super::robust::RobustZScore;
+use super::weighted::LearnedWeights;
 use super::windowed_gaussian::{WindowedGaussian, NAB_WINDOW};
 use super::{Detector, MultiDetector};
 use crate::forecast::model::ModelKind;
 
 /// Score at or above which `best` counts a detection and rests.
 pub const BEST_FIRE: f64 = 0.9999;
+
+/// Score at or above which `learned_weights` counts a detection and rests (its scores are a
+/// logistic model's, less extreme than a normal tail's).
+pub const LEARNED_FIRE: f64 = 0.999;
 
 /// Smoothing of the `ewma_chart` detector.
 pub const EWMA_CHART_LAMBDA: f64 = 0.01;
@@ -54,17 +60,20 @@ pub enum DetectorKind {
     EwmaChart,
     /// The forecast-residual score.
     Residual,
+    /// A learned weighting of `residual` and `windowed_gaussian`.
+    LearnedWeights,
     /// The recommended combination.
     Best,
 }
 
 impl DetectorKind {
     /// Every detector, in the order of the table above.
-    pub const ALL: [DetectorKind; 5] = [
+    pub const ALL: [DetectorKind; 6] = [
         DetectorKind::WindowedGaussian,
         DetectorKind::Robust,
         DetectorKind::EwmaChart,
         DetectorKind::Residual,
+        DetectorKind::LearnedWeights,
         DetectorKind::Best,
     ];
 
@@ -75,6 +84,7 @@ impl DetectorKind {
             DetectorKind::Robust => "robust",
             DetectorKind::EwmaChart => "ewma_chart",
             DetectorKind::Residual => "residual",
+            DetectorKind::LearnedWeights => "learned_weights",
             DetectorKind::Best => "best",
         }
     }
@@ -143,6 +153,14 @@ impl DetectorSpec {
             DetectorKind::Robust => Box::new(RobustZScore::new(self.window)),
             DetectorKind::EwmaChart => Box::new(EwmaChart::new(EWMA_CHART_LAMBDA)),
             DetectorKind::Residual => Box::new(residual()),
+            DetectorKind::LearnedWeights => Box::new(RestPeriod::new(
+                LearnedWeights::new(vec![
+                    Box::new(residual()),
+                    Box::new(WindowedGaussian::new(self.window)),
+                ]),
+                LEARNED_FIRE,
+                self.rest,
+            )),
             DetectorKind::Best => Box::new(RestPeriod::new(
                 MaxOf::new(vec![
                     Box::new(residual()),
