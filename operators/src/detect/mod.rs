@@ -19,6 +19,8 @@
 
 pub mod combine;
 pub mod ewma_chart;
+#[cfg(test)]
+mod properties;
 pub mod registry;
 pub mod residual;
 pub mod rest;
