@@ -45,6 +45,7 @@ fn scores_every_value_and_flags_a_planted_spike_once() {
         "robust",
         "ewma_chart",
         "residual",
+        "learned_weights",
         "best",
     ] {
         let out = dir.path().join(format!("{detector}.csv"));
@@ -91,4 +92,170 @@ fn wrong_usage_is_one_line_and_nonzero() {
     );
     assert_one_line_error(&["detect", "--input", AMBIENT, "--window", "1"], "--window");
     assert_one_line_error(&["detect"], "--input");
+    assert_one_line_error(
+        &["detect", "--input", AMBIENT, "--threshold", "2"],
+        "--threshold",
+    );
+    assert_one_line_error(
+        &[
+            "detect",
+            "--input",
+            AMBIENT,
+            "--labels",
+            "/nonexistent/labels.json",
+        ],
+        "/nonexistent/labels.json",
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let labels = dir.path().join("labels.json");
+    std::fs::write(&labels, r#"{"other/file.csv": []}"#).expect("write labels");
+    let labels = labels.to_str().expect("utf-8");
+    assert_one_line_error(
+        &[
+            "detect",
+            "--input",
+            AMBIENT,
+            "--labels",
+            labels,
+            "--out",
+            "/dev/null",
+        ],
+        "ambient_temperature_system_failure.csv",
+    );
+    std::fs::write(dir.path().join("bad.json"), "[1, 2").expect("write labels");
+    let bad = dir.path().join("bad.json");
+    assert_one_line_error(
+        &[
+            "detect",
+            "--input",
+            AMBIENT,
+            "--labels",
+            bad.to_str().expect("utf-8"),
+        ],
+        "--labels",
+    );
+}
+
+const LABELS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/benchmarks/data/anomaly_windows.json"
+);
+
+/// `2014-01-27 14:20:00` or with a fraction, as NAB writes times; compared as text.
+fn minute(text: &str) -> String {
+    text.chars().take(19).collect()
+}
+
+/// The `--labels` report of `best` on the three real series: every labelled window hit, few
+/// false alarms, and the counts equal a recomputation from the written scores (a window is
+/// hit by a score >= 0.9999 inside it; a false alarm is the first point of a run of such
+/// scores outside every window, after the first 15% of the series).
+#[test]
+fn labels_report_matches_a_recomputation_from_the_scores() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let labels: std::collections::BTreeMap<String, Vec<(String, String)>> =
+        serde_json::from_str(&std::fs::read_to_string(LABELS).expect("labels")).expect("json");
+    for (key, windows) in &labels {
+        let name = key.rsplit('/').next().expect("a file name");
+        let input = format!("{}/benchmarks/data/{name}", env!("CARGO_MANIFEST_DIR"));
+        let out = dir.path().join(name);
+        let output = tidewatch(&[
+            "detect",
+            "--input",
+            &input,
+            "--labels",
+            LABELS,
+            "--out",
+            out.to_str().expect("utf-8"),
+        ]);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let report = String::from_utf8_lossy(&output.stdout).to_string();
+
+        let rows = scores(&out);
+        let probation = rows.len() * 15 / 100;
+        let inside = |time: &str| {
+            windows
+                .iter()
+                .any(|(start, end)| minute(start).as_str() <= time && time <= minute(end).as_str())
+        };
+        let hits = windows
+            .iter()
+            .filter(|(start, end)| {
+                rows.iter().any(|(time, _, score)| {
+                    *score >= 0.9999 && minute(start) <= minute(time) && minute(time) <= minute(end)
+                })
+            })
+            .count();
+        let mut false_alarms = 0;
+        for index in probation..rows.len() {
+            let onset = rows[index].2 >= 0.9999 && (index == 0 || rows[index - 1].2 < 0.9999);
+            false_alarms += usize::from(onset && !inside(&minute(&rows[index].0)));
+        }
+        let summary = format!(
+            "{name}: best: windows hit {hits}/{}, false alarms {false_alarms} (",
+            windows.len()
+        );
+        assert!(
+            report.starts_with(&summary),
+            "{report}\nexpected: {summary}"
+        );
+        assert_eq!(hits, windows.len(), "{report}");
+        assert!(false_alarms <= 15, "{report}");
+        assert_eq!(report.lines().count(), 1 + windows.len(), "{report}");
+    }
+}
+
+/// Several value columns: every column is written back, each is scored on its own, and a
+/// spike in the second column is the top score.
+#[test]
+fn scores_several_value_columns() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut text = String::from("timestamp,duration,temperature\n");
+    for step in 0..3_000 {
+        let temperature = if step == 2_500 {
+            90.0
+        } else {
+            20.0 + (step % 5) as f64
+        };
+        text.push_str(&format!("{step},{},{temperature}\n", 100 + step % 7));
+    }
+    let input = dir.path().join("points.csv");
+    std::fs::write(&input, text).expect("write points");
+    let out = dir.path().join("scores.csv");
+    let output = tidewatch(&[
+        "detect",
+        "--input",
+        input.to_str().expect("utf-8"),
+        "--detector",
+        "windowed_gaussian",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let written = std::fs::read_to_string(&out).expect("scores");
+    let mut lines = written.lines();
+    assert_eq!(
+        lines.next(),
+        Some("timestamp,duration,temperature,anomaly_score")
+    );
+    let rows: Vec<Vec<f64>> = lines
+        .map(|line| {
+            line.split(',')
+                .map(|f| f.parse().expect("number"))
+                .collect()
+        })
+        .collect();
+    assert_eq!(rows.len(), 3_000);
+    assert_eq!(rows[2_500][2], 90.0);
+    let top = rows.iter().map(|row| row[3]).fold(0.0, f64::max);
+    assert_eq!(rows[2_500][3], top);
+    assert!(top > 0.9999);
 }
