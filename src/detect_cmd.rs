@@ -18,9 +18,18 @@ use crate::terminal::{duration, utc};
 /// `best`'s rest period, as a share of the series' length, unless `--rest` says otherwise.
 pub const BEST_REST_FRACTION: f64 = 0.02;
 
-/// NAB's probationary period, as a share of the series' length: the detectors are still
-/// learning, so alarms there are reported apart from the false alarms.
+/// NAB's probationary period, as a share of the series' length (at most
+/// [`PROBATION_MAX_POINTS`]): the detectors are still learning, so alarms there are reported
+/// apart from the false alarms.
 pub const PROBATION_FRACTION: f64 = 0.15;
+
+/// The longest probationary period, in points (NAB: 15% of 5,000).
+pub const PROBATION_MAX_POINTS: usize = 750;
+
+/// The probationary period of a series of `points` points, as NAB computes it.
+pub fn probation(points: usize) -> usize {
+    ((PROBATION_FRACTION * points as f64) as usize).min(PROBATION_MAX_POINTS)
+}
 
 /// What `tidewatch detect` was asked to do.
 #[derive(Clone, Debug)]
@@ -182,6 +191,8 @@ pub struct LabelReport {
     pub false_alarms: usize,
     /// Alarms outside every window during the probationary period.
     pub probation_alarms: usize,
+    /// The probationary period, in points.
+    pub probation: usize,
 }
 
 impl LabelReport {
@@ -196,17 +207,18 @@ impl LabelReport {
 
 /// Matches the alarms of `scores` (at times `times_ms`) against `windows`: a window is hit by
 /// any point inside it at or above `threshold`; an alarm is the first point of a run at or
-/// above `threshold`, and it is false when it lies in no window. Points without a time are
-/// ignored.
+/// above `threshold`, and it is false when it lies in no window (counted apart in the
+/// probationary period, [`probation`]). Points without a time are ignored.
 pub fn label_report(
     times_ms: &[Option<i64>],
     scores: &[f64],
     windows: &[(i64, i64)],
     threshold: f64,
 ) -> LabelReport {
-    let probation = (PROBATION_FRACTION * scores.len() as f64) as usize;
+    let probation = probation(scores.len());
     let mut report = LabelReport {
         windows: windows.iter().map(|&(s, e)| (s, e, None)).collect(),
+        probation,
         ..LabelReport::default()
     };
     let mut previous_alarmed = false;
@@ -330,13 +342,13 @@ fn write_report(
         .unwrap_or_default();
     writeln!(
         out,
-        "{name}: {}: windows hit {}/{}, false alarms {} (+{} in the probationary first {:.0}%), threshold {}",
+        "{name}: {}: windows hit {}/{}, false alarms {} (+{} in the probationary first {} points), threshold {}",
         request.detector,
         report.hits(),
         report.windows.len(),
         report.false_alarms,
         report.probation_alarms,
-        PROBATION_FRACTION * 100.0,
+        report.probation,
         request.threshold
     )?;
     for (start, end, first) in &report.windows {

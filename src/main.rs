@@ -93,8 +93,10 @@ struct DetectArgs {
     input: PathBuf,
     /// The detector: windowed_gaussian (rolling z-score of the values), robust (median and
     /// MAD over the window), ewma_chart (EWMA control chart, lambda 0.01), residual (rolling
-    /// z-score of the forecaster's one-step residuals), or best (the recommended default: the
-    /// larger of windowed_gaussian and residual, with a rest period after each detection).
+    /// z-score of the forecaster's one-step residuals), learned_weights (a learned weighting
+    /// of residual and windowed_gaussian), value_novelty (the gap to the nearest past value,
+    /// unusual and large), or best (the recommended default: value_novelty with a rest period
+    /// after each detection).
     /// With several value columns, each column is scored on its own and the point gets the
     /// largest score.
     #[arg(long, value_name = "NAME", default_value = "best",
@@ -121,9 +123,10 @@ struct DetectArgs {
     /// windows the detector hit and its false alarms outside them.
     #[arg(long, value_name = "FILE")]
     labels: Option<PathBuf>,
-    /// Score at or above which a point is an alarm, for --labels.
-    #[arg(long, value_name = "SCORE", default_value_t = 0.9999, value_parser = parse_unit_score)]
-    threshold: f64,
+    /// Score at or above which a point is an alarm, for --labels [default: the detector's
+    /// alarm level: 0.5 for value_novelty and best, 0.999 for learned_weights, else 0.9999].
+    #[arg(long, value_name = "SCORE", value_parser = parse_unit_score)]
+    threshold: Option<f64>,
 }
 
 #[derive(Args, Debug)]
@@ -698,16 +701,17 @@ fn forecast(args: ForecastArgs) -> anyhow::Result<()> {
 }
 
 fn detect(args: DetectArgs) -> anyhow::Result<()> {
+    let detector: DetectorKind = args.detector.parse().map_err(anyhow::Error::msg)?;
     let request = tidewatch::detect_cmd::DetectRequest {
         input: &args.input,
-        detector: args.detector.parse().map_err(anyhow::Error::msg)?,
+        detector,
         window: args.window as usize,
         season: args.season.map(|m| m as usize),
         model: args.model.parse().map_err(anyhow::Error::msg)?,
         rest: args.rest.map(|n| n as usize),
         out: args.out.as_deref(),
         labels: args.labels.as_deref(),
-        threshold: args.threshold,
+        threshold: args.threshold.unwrap_or(detector.alarm_level()),
     };
     tidewatch::detect_cmd::run(
         &request,

@@ -5,6 +5,7 @@
 //! * [`robust`]: the robust z-score, median and MAD over a sliding window;
 //! * [`ewma_chart`]: the EWMA control chart;
 //! * [`residual`]: the rolling z-score of a forecaster's one-step residuals;
+//! * [`value_novelty`]: the gap from a value to the nearest past value, unusual and large;
 //! * [`combine`]: the maximum of several detectors;
 //! * [`weighted`]: a learned weighting of several detectors (normalised surprises, logistic
 //!   model, online learning from labels);
@@ -25,6 +26,7 @@ pub mod registry;
 pub mod residual;
 pub mod rest;
 pub mod robust;
+pub mod value_novelty;
 pub mod weighted;
 pub mod windowed_gaussian;
 

@@ -8,7 +8,8 @@
 //! | `ewma_chart` | [`EwmaChart`] with smoothing [`EWMA_CHART_LAMBDA`] |
 //! | `residual` | [`ForecastResidual`]: a rolling z-score of the one-step residuals of the forecaster `model` (season `season`) |
 //! | `learned_weights` | [`LearnedWeights`] over `residual` and `windowed_gaussian`, silenced for `rest` values after a score of [`LEARNED_FIRE`] |
-//! | `best` | the recommendation: the larger of `residual` and `windowed_gaussian`, silenced for `rest` values after a score of [`BEST_FIRE`] ([`RestPeriod`]) |
+//! | `value_novelty` | [`ValueNovelty`]: the gap to the nearest of the last `window` values, unusual and large |
+//! | `best` | the recommendation: `value_novelty`, silenced for `rest` values after a score of [`BEST_FIRE`] ([`RestPeriod`]) |
 //!
 //! The univariate detectors score points of several features one feature at a time, each
 //! with its own state, and report the largest score ([`PerFeature`]).
@@ -29,22 +30,26 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::combine::MaxOf;
 use super::ewma_chart::EwmaChart;
 use super::residual::ForecastResidual;
 use super::rest::RestPeriod;
 use super::robust::RobustZScore;
+use super::value_novelty::ValueNovelty;
 use super::weighted::LearnedWeights;
 use super::windowed_gaussian::{WindowedGaussian, NAB_WINDOW};
 use super::{Detector, MultiDetector};
 use crate::forecast::model::ModelKind;
 
-/// Score at or above which `best` counts a detection and rests.
-pub const BEST_FIRE: f64 = 0.9999;
+/// Score at or above which `best` counts a detection and rests: a value novelty evidence of 1
+/// (a gap one deviation above the usual gaps, times one deviation of the values).
+pub const BEST_FIRE: f64 = 0.5;
 
 /// Score at or above which `learned_weights` counts a detection and rests (its scores are a
 /// logistic model's, less extreme than a normal tail's).
 pub const LEARNED_FIRE: f64 = 0.999;
+
+/// The default alarm level of the detectors scored by a normal tail: a z of 3.89.
+pub const NORMAL_TAIL_ALARM: f64 = 0.9999;
 
 /// Smoothing of the `ewma_chart` detector.
 pub const EWMA_CHART_LAMBDA: f64 = 0.01;
@@ -62,18 +67,21 @@ pub enum DetectorKind {
     Residual,
     /// A learned weighting of `residual` and `windowed_gaussian`.
     LearnedWeights,
+    /// Value novelty.
+    ValueNovelty,
     /// The recommended combination.
     Best,
 }
 
 impl DetectorKind {
     /// Every detector, in the order of the table above.
-    pub const ALL: [DetectorKind; 6] = [
+    pub const ALL: [DetectorKind; 7] = [
         DetectorKind::WindowedGaussian,
         DetectorKind::Robust,
         DetectorKind::EwmaChart,
         DetectorKind::Residual,
         DetectorKind::LearnedWeights,
+        DetectorKind::ValueNovelty,
         DetectorKind::Best,
     ];
 
@@ -85,7 +93,19 @@ impl DetectorKind {
             DetectorKind::EwmaChart => "ewma_chart",
             DetectorKind::Residual => "residual",
             DetectorKind::LearnedWeights => "learned_weights",
+            DetectorKind::ValueNovelty => "value_novelty",
             DetectorKind::Best => "best",
+        }
+    }
+
+    /// The score at or above which this detector's value is an alarm by default: [`BEST_FIRE`]
+    /// for `value_novelty` and `best` (their own scale), [`LEARNED_FIRE`] for
+    /// `learned_weights`, and [`NORMAL_TAIL_ALARM`] for the detectors scored by a normal tail.
+    pub fn alarm_level(self) -> f64 {
+        match self {
+            DetectorKind::ValueNovelty | DetectorKind::Best => BEST_FIRE,
+            DetectorKind::LearnedWeights => LEARNED_FIRE,
+            _ => NORMAL_TAIL_ALARM,
         }
     }
 
@@ -161,11 +181,9 @@ impl DetectorSpec {
                 LEARNED_FIRE,
                 self.rest,
             )),
+            DetectorKind::ValueNovelty => Box::new(ValueNovelty::new(self.window)),
             DetectorKind::Best => Box::new(RestPeriod::new(
-                MaxOf::new(vec![
-                    Box::new(residual()),
-                    Box::new(WindowedGaussian::new(self.window)),
-                ]),
+                ValueNovelty::new(self.window),
                 BEST_FIRE,
                 self.rest,
             )),
