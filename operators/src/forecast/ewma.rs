@@ -4,9 +4,13 @@
 //! [`Ewma::new`] keeps `alpha` fixed. [`Ewma::fitted`] re-estimates it like
 //! [`super::holt_winters`] does its parameters: every [`FIT_REFIT_EVERY`] observations, `alpha`
 //! becomes the minimiser of the one-step-ahead squared error over (about) the last
-//! [`FIT_WINDOW`] observations, replayed from the level stored at the start of that window (a
-//! golden-section search: the error is a smooth function of one bounded variable), and the level
-//! is replayed under the new `alpha`.
+//! [`FIT_WINDOW`] observations, replayed from the level stored at the start of that window, and
+//! the level becomes the replay's under the new `alpha`. The search is a shrinking grid: each
+//! pass over the window replays 16 values of `alpha` side by side (a replay is a serial chain, so
+//! the lanes cost little more than one) and keeps the two grid steps around the best; 7 passes
+//! reach a step below 2e-7, where a golden-section search (one value per pass) took 32 for
+//! 5e-7. An update then takes about 0.05 µs, refits included (0.18 µs with the golden section;
+//! one core of an AMD EPYC, `nyc_taxi`).
 //!
 //! The model warms up for one observation: the first one becomes the level.
 //!
@@ -41,8 +45,13 @@ pub const FIT_WINDOW: usize = 512;
 /// at each power of two up to [`FIT_REFIT_EVERY`], then every [`FIT_REFIT_EVERY`].
 pub const FIRST_FIT: u64 = 16;
 
-/// Golden-section steps per refit: they shrink the bracket of `alpha` by 0.618^30, below 1e-6.
-const GOLDEN_STEPS: usize = 30;
+/// Values of `alpha` tried together in one pass over the window of a refit.
+const GRID_LANES: usize = 16;
+
+/// Passes over the window per refit: each narrows the bracket of `alpha` by
+/// `(GRID_LANES + 1) / 2 = 8.5`, so the last grid step is `1 / (17 * 8.5^6)`, below 2e-7 (the
+/// bracket of the golden-section search this replaced ended at 5e-7, after 32 passes).
+const GRID_PASSES: usize = 7;
 
 /// Exponentially weighted moving average; see the module documentation.
 #[derive(Clone, Debug)]
@@ -117,38 +126,35 @@ impl Ewma {
         let Some(&(_, start)) = fit.snapshots.front() else {
             return;
         };
-        let sse = |alpha: f64| {
-            let mut level = start;
-            let mut sse = 0.0;
-            for &y in &fit.history {
-                let e = y - level;
-                sse += e * e;
-                level += alpha * e;
-            }
-            (sse, level)
-        };
-        let ratio = (5f64.sqrt() - 1.0) / 2.0;
+        // A grid search: each pass replays the window under `GRID_LANES` values of `alpha`
+        // spread evenly inside the bracket, interleaved (the replay is a serial chain per
+        // value, so sixteen lanes cost little more than one), and narrows the bracket to the
+        // two grid steps around the best one. A golden-section search needs one pass per step
+        // and 32 passes for the same precision.
         let (mut lo, mut hi) = (MIN_ALPHA.max(1e-3), 1.0);
-        let mut a = hi - ratio * (hi - lo);
-        let mut b = lo + ratio * (hi - lo);
-        let (mut fa, mut fb) = (sse(a).0, sse(b).0);
-        for _ in 0..GOLDEN_STEPS {
-            // NaN compares false: the bracket then moves towards `hi`, and the result is checked.
-            if fa < fb {
-                hi = b;
-                (b, fb) = (a, fa);
-                a = hi - ratio * (hi - lo);
-                fa = sse(a).0;
-            } else {
-                lo = a;
-                (a, fa) = (b, fb);
-                b = lo + ratio * (hi - lo);
-                fb = sse(b).0;
+        let mut best: Option<(f64, f64)> = None;
+        for _ in 0..GRID_PASSES {
+            let step = (hi - lo) / (GRID_LANES + 1) as f64;
+            let alpha: [f64; GRID_LANES] = std::array::from_fn(|k| lo + (k + 1) as f64 * step);
+            let (sse, level) = grid_pass(&fit.history, start, &alpha);
+            // The lowest finite SSE with a finite level; ties keep the smaller alpha.
+            let mut pass_best: Option<(usize, f64)> = None;
+            for k in 0..GRID_LANES {
+                if sse[k].is_finite()
+                    && level[k].is_finite()
+                    && pass_best.is_none_or(|(_, value)| sse[k] < value)
+                {
+                    pass_best = Some((k, sse[k]));
+                }
             }
+            let Some((k, _)) = pass_best else {
+                break;
+            };
+            best = Some((alpha[k], level[k]));
+            lo = alpha[k] - step;
+            hi = alpha[k] + step;
         }
-        let alpha = (lo + hi) / 2.0;
-        let (value, level) = sse(alpha);
-        if value.is_finite() && level.is_finite() {
+        if let Some((alpha, level)) = best {
             self.alpha = alpha;
             self.level = Some(level);
         }
@@ -201,6 +207,54 @@ impl Forecaster for Ewma {
             }
         }
     }
+}
+
+/// The one-step SSE over `history` from level `start` and the final level, for each `alpha`.
+fn grid_pass(
+    history: &[f64],
+    start: f64,
+    alpha: &[f64; GRID_LANES],
+) -> ([f64; GRID_LANES], [f64; GRID_LANES]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx") {
+        // SAFETY: the CPU has AVX, checked just above.
+        return unsafe { grid_pass_avx(history, start, alpha) };
+    }
+    grid_pass_lanes(history, start, alpha)
+}
+
+/// [`grid_pass_lanes`] compiled for AVX (four lanes per register instead of two). No fused
+/// multiply-add, so both give the same result to the bit.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+fn grid_pass_avx(
+    history: &[f64],
+    start: f64,
+    alpha: &[f64; GRID_LANES],
+) -> ([f64; GRID_LANES], [f64; GRID_LANES]) {
+    grid_pass_lanes(history, start, alpha)
+}
+
+/// [`grid_pass`], the lanes interleaved. The level moves as `(1 - alpha) level + alpha y`
+/// rather than `level + alpha (y - level)`: the same up to rounding, but the error `y - level`
+/// is then off the chain from one level to the next, which bounds the pass.
+#[inline(always)]
+fn grid_pass_lanes(
+    history: &[f64],
+    start: f64,
+    alpha: &[f64; GRID_LANES],
+) -> ([f64; GRID_LANES], [f64; GRID_LANES]) {
+    let keep: [f64; GRID_LANES] = std::array::from_fn(|k| 1.0 - alpha[k]);
+    let mut level = [start; GRID_LANES];
+    let mut sse = [0.0; GRID_LANES];
+    for &y in history {
+        for k in 0..GRID_LANES {
+            let e = y - level[k];
+            sse[k] += e * e;
+            level[k] = keep[k] * level[k] + alpha[k] * y;
+        }
+    }
+    (sse, level)
 }
 
 #[cfg(test)]
