@@ -15,6 +15,7 @@ use tidewatch::runner::{self, InputSpec, KafkaSinkSpec, RunOptions, RunSummary};
 use tidewatch_connectors::generator::{self, GeneratorConfig};
 use tidewatch_connectors::jsonl_source::LineSource;
 use tidewatch_connectors::kafka::{self, sink::SinkTopics, source, KafkaConfig};
+use tidewatch_dataflows::anomaly::AnomalyConfig;
 use tidewatch_dataflows::logi1::{Logi1Config, DEFAULT_TIME_GRID_MS, LIVE_TIME_GRID_MS};
 use tidewatch_dataflows::logi2::Logi2Config;
 use tidewatch_operators::detect::registry::DetectorKind;
@@ -42,10 +43,11 @@ enum Command {
     #[command(after_help = "Examples:
   tidewatch run                                   # the demo: simulated warehouses, alerts as they fire
   tidewatch run --input events.jsonl --out out/   # file mode: out/windows.jsonl, alerts.jsonl, dlq.jsonl
+  tidewatch run --input events.jsonl --out out/ --detect [--rules rules.json]   # + out/anomaly_alerts.jsonl
   cat events.jsonl | tidewatch run --input - --out out/
   tidewatch run --fast --minutes 1440 --out out/  # one simulated day as fast as possible
   tidewatch generate --events 1000000 --out events.jsonl")]
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Write generated traffic (orders, deliveries, sensors) as a JSON Lines file.
     Generate(GenerateArgs),
     /// Start an in-memory Kafka broker on 127.0.0.1 for development and tests (NOT durable),
@@ -182,6 +184,18 @@ struct RunArgs {
     /// LOGI-2: half-width of the forecast interval, in RMSEs of recent one-step errors.
     #[arg(long, value_name = "Z", default_value_t = 4.0, requires = "logi2")]
     interval_z: f64,
+    /// Also run the alert rules over the window rows (anomaly detectors with hysteresis):
+    /// raised and cleared alerts go to anomaly_alerts.jsonl in --out (files only, not Kafka)
+    /// and to the terminal (see README "Alert rules"). On by default in the demo.
+    #[arg(long)]
+    detect: bool,
+    /// The alert rules as JSON ({"rules": [...]}, README "Alert rules"); implies --detect
+    /// [default: delivery_duration_anomaly, order_volume_anomaly and temperature_anomaly].
+    #[arg(long, value_name = "FILE")]
+    rules: Option<PathBuf>,
+    /// Do not run the alert rules in the demo.
+    #[arg(long, conflicts_with_all = ["detect", "rules"])]
+    no_detect: bool,
     #[command(flatten)]
     generator: GeneratorArgs,
     #[command(flatten)]
@@ -363,7 +377,7 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let result = match cli.command {
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(*args),
         Command::Generate(args) => generate(args),
         Command::Broker(args) => broker(args),
         Command::Produce(args) => produce(args),
@@ -506,6 +520,12 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             )
         }
     };
+    // Rules are read before anything starts, so that a bad file fails fast.
+    let anomaly = if args.detect || args.rules.is_some() || (demo && !args.no_detect) {
+        Some(alert_rules(args.rules.as_deref())?)
+    } else {
+        None
+    };
     if demo && !args.quiet {
         println!(
             "tidewatch: simulating {} warehouses on {} worker(s): {} h of history replayed at full speed, \
@@ -558,11 +578,22 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         stop,
         logi1,
         logi2,
+        anomaly,
         progress_every: Some(Duration::from_secs(if demo { 60 } else { 10 })),
     };
     let summary = runner::run(options, config)?;
     print_summary(&summary);
     Ok(())
+}
+
+/// The alert rules of `run --detect`: the file's, or the defaults.
+fn alert_rules(path: Option<&std::path::Path>) -> anyhow::Result<AnomalyConfig> {
+    let Some(path) = path else {
+        return Ok(AnomalyConfig::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read rules file {}", path.display()))?;
+    AnomalyConfig::from_json(&text).with_context(|| format!("rules file {}", path.display()))
 }
 
 /// The Kafka input of `run --kafka`.
@@ -664,6 +695,13 @@ fn print_summary(summary: &RunSummary) {
             err,
             "tidewatch: LOGI-2: forecasts {}, forecast alerts {}",
             summary.forecasts, summary.forecast_alerts
+        );
+    }
+    if summary.anomaly_raised + summary.anomaly_cleared > 0 {
+        let _ = writeln!(
+            err,
+            "tidewatch: alert rules: raised {}, cleared {}",
+            summary.anomaly_raised, summary.anomaly_cleared
         );
     }
     if let Some(below) = summary.resumed_below {

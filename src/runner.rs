@@ -13,11 +13,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use differential_dataflow::VecCollection;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::{Broadcast, UnorderedInput};
 use timely::dataflow::operators::{Concatenate, Probe};
-use timely::dataflow::ProbeHandle;
+use timely::dataflow::{ProbeHandle, StreamVec};
 
 use tidewatch_connectors::input::send_by_time;
 use tidewatch_connectors::jsonl_source::{LineSource, SourceError};
@@ -29,6 +30,7 @@ use tidewatch_connectors::sink::{
     SinkError,
 };
 use tidewatch_connectors::watermark::PartWatermarks;
+use tidewatch_dataflows::anomaly::{anomaly_rules, AnomalyAlertRow, AnomalyConfig};
 use tidewatch_dataflows::logi1::{logi1, AlertRow, Logi1Config, WindowRow};
 use tidewatch_dataflows::logi2::{logi2, ForecastAlertRow, ForecastRow, Logi2Config};
 use tidewatch_operators::event::{Event, Millis};
@@ -84,6 +86,9 @@ pub struct RunOptions {
     /// Also run LOGI-2 (forecasts and forecast alerts) with these parameters; its outputs go to
     /// `forecasts.jsonl` and `forecast_alerts.jsonl` in `out_dir` (not to Kafka).
     pub logi2: Option<Logi2Config>,
+    /// Also run these alert rules over LOGI-1's window rows; their alert deltas go to
+    /// `anomaly_alerts.jsonl` in `out_dir` (not to Kafka) and, with `print_alerts`, to stdout.
+    pub anomaly: Option<AnomalyConfig>,
     /// Log progress (lines read, dead letters, outputs) this often while running.
     pub progress_every: Option<Duration>,
     /// Also (or only, without `out_dir`) write the outputs to Kafka topics.
@@ -123,6 +128,7 @@ impl RunOptions {
             stop: Arc::new(AtomicBool::new(false)),
             logi1: Logi1Config::default(),
             logi2: None,
+            anomaly: None,
             progress_every: None,
             kafka_sink: None,
             flush_every: DEFAULT_FLUSH_EVERY,
@@ -154,6 +160,10 @@ pub struct RunSummary {
     pub forecasts: u64,
     /// LOGI-2 forecast alerts raised.
     pub forecast_alerts: u64,
+    /// Alert rules: alerts raised (+1 rows of `anomaly_alerts.jsonl`).
+    pub anomaly_raised: u64,
+    /// Alert rules: alerts cleared (-1 rows).
+    pub anomaly_cleared: u64,
     /// Wall-clock time of the run.
     pub elapsed: Duration,
     /// Whether the run was stopped before its input ended.
@@ -230,6 +240,8 @@ struct Counters {
     alerts: AtomicU64,
     forecasts: AtomicU64,
     forecast_alerts: AtomicU64,
+    anomaly_raised: AtomicU64,
+    anomaly_cleared: AtomicU64,
 }
 
 /// A row's Kafka message key: its warehouse, so one warehouse's deltas stay in order.
@@ -261,6 +273,12 @@ impl Keyed for ForecastAlertRow {
     }
 }
 
+impl Keyed for AnomalyAlertRow {
+    fn key(&self) -> &str {
+        &self.warehouse
+    }
+}
+
 /// The change-log outputs.
 #[derive(Clone, Copy, Debug)]
 enum ChangeLog {
@@ -268,6 +286,7 @@ enum ChangeLog {
     Alerts,
     Forecasts,
     ForecastAlerts,
+    AnomalyAlerts,
 }
 
 /// The outputs worker 0 writes: files, a Kafka producer, or both.
@@ -276,6 +295,7 @@ struct Outputs {
     alerts: Option<ChangeLogWriter>,
     forecasts: Option<ChangeLogWriter>,
     forecast_alerts: Option<ChangeLogWriter>,
+    anomaly_alerts: Option<ChangeLogWriter>,
     dead_letters: Option<DeadLetterWriter>,
     kafka: Option<KafkaSink>,
     /// Rows at times below this were written by an earlier run (a resumed run).
@@ -294,6 +314,7 @@ impl Outputs {
             alerts: None,
             forecasts: None,
             forecast_alerts: None,
+            anomaly_alerts: None,
             dead_letters: None,
             kafka: None,
             suppress_below: 0,
@@ -308,6 +329,7 @@ impl Outputs {
     fn create(
         dir: Option<&Path>,
         logi2: bool,
+        anomaly: bool,
         append: bool,
         kafka: Option<&KafkaSinkSpec>,
         suppress_below: u64,
@@ -336,6 +358,12 @@ impl Outputs {
                 append,
             )?);
         }
+        if anomaly {
+            outputs.anomaly_alerts = Some(ChangeLogWriter::open(
+                &dir.join("anomaly_alerts.jsonl"),
+                append,
+            )?);
+        }
         Ok(outputs)
     }
 
@@ -360,6 +388,8 @@ impl Outputs {
                 // LOGI-2 goes to files only (README "LOGI-2").
                 ChangeLog::Forecasts => (self.forecasts.as_mut(), None),
                 ChangeLog::ForecastAlerts => (self.forecast_alerts.as_mut(), None),
+                // So do the alert rules (README "Alert rules").
+                ChangeLog::AnomalyAlerts => (self.anomaly_alerts.as_mut(), None),
             };
             if let Some(file) = file {
                 let result = file.write_encoded(&line);
@@ -422,6 +452,9 @@ impl Outputs {
             w.flush()?;
         }
         if let Some(w) = self.forecast_alerts.as_mut() {
+            w.flush()?;
+        }
+        if let Some(w) = self.anomaly_alerts.as_mut() {
             w.flush()?;
         }
         if let Some(w) = self.dead_letters.as_mut() {
@@ -489,6 +522,7 @@ pub fn run(options: RunOptions, config: timely::Config) -> Result<RunSummary, Ru
         Outputs::create(
             options.out_dir.as_deref(),
             options.logi2.is_some(),
+            options.anomaly.is_some(),
             resume.is_some(),
             options.kafka_sink.as_ref(),
             resumed_below.unwrap_or(0),
@@ -510,6 +544,7 @@ pub fn run(options: RunOptions, config: timely::Config) -> Result<RunSummary, Ru
         disorder_ms = options.disorder_ms,
         communication = ?config.communication,
         logi2 = options.logi2.is_some(),
+        alert_rules = options.anomaly.as_ref().map_or(0, |a| a.rules.len()),
         "starting LOGI-1"
     );
     let progress = options
@@ -562,6 +597,8 @@ pub fn run(options: RunOptions, config: timely::Config) -> Result<RunSummary, Ru
         alerts: counters.alerts.load(Ordering::Relaxed),
         forecasts: counters.forecasts.load(Ordering::Relaxed),
         forecast_alerts: counters.forecast_alerts.load(Ordering::Relaxed),
+        anomaly_raised: counters.anomaly_raised.load(Ordering::Relaxed),
+        anomaly_cleared: counters.anomaly_cleared.load(Ordering::Relaxed),
         elapsed: started.elapsed(),
         stopped_early,
         resumed_below,
@@ -678,6 +715,10 @@ fn run_worker(
                     outputs2.logi1
                 }
             };
+            if let Some(rules) = options.anomaly.as_ref() {
+                let alerts = anomaly_rules(results.windows.clone(), rules);
+                extra_written.push(anomaly_sink(alerts, &probe, &outputs, counters, options));
+            }
 
             let sink = Rc::clone(&outputs);
             let count = Arc::clone(counters);
@@ -962,6 +1003,43 @@ fn run_worker(
         source.commit_final(durable_frontier, horizon, Duration::from_secs(10));
     }
     Ok(stopped_early)
+}
+
+/// Writes the alert rules' deltas to `anomaly_alerts.jsonl`, counts raises and clears, and
+/// prints them when the run prints alerts (changes at or after `print_alerts_from_ms`).
+fn anomaly_sink<'scope>(
+    alerts: VecCollection<'scope, u64, AnomalyAlertRow, isize>,
+    probe: &ProbeHandle<u64>,
+    outputs: &Rc<RefCell<Outputs>>,
+    counters: &Arc<Counters>,
+    options: &RunOptions,
+) -> StreamVec<'scope, u64, ()> {
+    let sink = Rc::clone(outputs);
+    let count = Arc::clone(counters);
+    let print = options.print_alerts;
+    let print_from = options.print_alerts_from_ms;
+    final_deltas(
+        alerts.inner.probe_with(probe),
+        "AnomalyAlertsSink",
+        move |time, rows: &[(AnomalyAlertRow, isize)]| {
+            let written = sink
+                .borrow_mut()
+                .write_changes(ChangeLog::AnomalyAlerts, time, rows);
+            if written == 0 {
+                return;
+            }
+            let raised = rows.iter().filter(|(_, diff)| *diff > 0).count() as u64;
+            count.anomaly_raised.fetch_add(raised, Ordering::Relaxed);
+            count
+                .anomaly_cleared
+                .fetch_add(rows.len() as u64 - raised, Ordering::Relaxed);
+            if print && time >= print_from {
+                for (row, diff) in rows {
+                    terminal::print_anomaly_alert(row, time, *diff);
+                }
+            }
+        },
+    )
 }
 
 fn dead_letter(

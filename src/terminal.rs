@@ -1,5 +1,6 @@
 //! Human-readable lines for the terminal.
 
+use tidewatch_dataflows::anomaly::{AnomalyAlertRow, Metric};
 use tidewatch_dataflows::logi1::AlertRow;
 use tidewatch_dataflows::logi2::{ForecastAlertRow, DELIVERY_DURATION_FORECAST_DEVIATION};
 use tidewatch_operators::event::Millis;
@@ -134,4 +135,68 @@ pub fn forecast_alert_line(row: &ForecastAlertRow, diff: isize) -> String {
 /// Prints the forecast alert line on stdout.
 pub fn print_forecast_alert(row: &ForecastAlertRow, diff: isize) {
     println!("{}", forecast_alert_line(row, diff));
+}
+
+/// One readable line for a change of an alert rule's alert: the raise (the raising window, its
+/// metric values and score) or the clear (when, and which raise it ends). `time` is the change's
+/// event time (the `window_end` of the raising or clearing window).
+///
+/// # Examples
+/// ```
+/// use tidewatch::terminal::anomaly_alert_line;
+/// use tidewatch_dataflows::anomaly::AnomalyAlertRow;
+/// use tidewatch_operators::event::FiniteF64;
+/// let f = |x| FiniteF64::new(x).unwrap();
+/// let row = AnomalyAlertRow { rule: "delivery_duration_anomaly".into(), alert_id: "5d0c2b5e1f3a9b77".into(),
+///     warehouse: "wh-01".into(), detector: "best".into(), window_start: 1_764_298_800_000,
+///     score: f(0.99999), values: [("delivery_duration".into(), f(16_200_000.0))].into() };
+/// let raised = anomaly_alert_line(&row, 1_764_298_860_000, 1);
+/// assert!(raised.starts_with("ALERT ") && raised.contains("delivery_duration=4h30m") && raised.contains("(best)"));
+/// let cleared = anomaly_alert_line(&row, 1_764_299_700_000, -1);
+/// assert!(cleared.starts_with("CLEARED") && cleared.contains("at 2025-11-28 03:15 UTC") && cleared.contains("5d0c2b5e1f3a9b77"));
+/// ```
+pub fn anomaly_alert_line(row: &AnomalyAlertRow, time: Millis, diff: isize) -> String {
+    let head = format!(
+        "{verb} {rule}  warehouse={warehouse}",
+        verb = if diff > 0 { "ALERT " } else { "CLEARED" },
+        rule = row.rule,
+        warehouse = row.warehouse,
+    );
+    let window = format!(
+        "{}..{}",
+        utc(row.window_start),
+        &utc(row.window_start + 60_000)[11..16]
+    );
+    if diff <= 0 {
+        return format!(
+            "{head}  at {at} UTC, raised by window {window}  id={id}",
+            at = &utc(time)[..16],
+            id = row.alert_id,
+        );
+    }
+    let values: Vec<String> = row
+        .values
+        .iter()
+        .map(|(metric, value)| {
+            let value = value.get();
+            let shown = match metric.as_str() {
+                name if name == Metric::DeliveryDuration.as_str() => duration(value),
+                name if name == Metric::Temperature.as_str() => format!("{value:.1}°C"),
+                _ => format!("{value}"),
+            };
+            format!("{metric}={shown}")
+        })
+        .collect();
+    format!(
+        "{head}  window={window} UTC  {values}  score={score:.5} ({detector})  id={id}",
+        values = values.join(" "),
+        score = row.score.get(),
+        detector = row.detector,
+        id = row.alert_id,
+    )
+}
+
+/// Prints the alert rule's change line on stdout.
+pub fn print_anomaly_alert(row: &AnomalyAlertRow, time: Millis, diff: isize) {
+    println!("{}", anomaly_alert_line(row, time, diff));
 }

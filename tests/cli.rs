@@ -157,7 +157,8 @@ fn file_and_stdin_agree_and_generated_traffic_alerts() {
     assert!(alerts.contains("\"rule\":\"delivery_duration_z\""));
 }
 
-/// The embedded default: first alert within 2 minutes, clean stop with a summary on SIGINT.
+/// The embedded default: a LOGI-1 alert and an alert rule's alert (on by default in the demo)
+/// within 2 minutes, clean stop with a summary on SIGINT.
 #[test]
 fn demo_alerts_within_two_minutes_and_stops_on_sigint() {
     let started = Instant::now();
@@ -179,10 +180,17 @@ fn demo_alerts_within_two_minutes_and_stops_on_sigint() {
     });
     let deadline = started + Duration::from_secs(120);
     let mut first_alert = None;
-    while first_alert.is_none() {
+    let mut first_rule_alert = None;
+    while first_alert.is_none() || first_rule_alert.is_none() {
         let left = deadline.saturating_duration_since(Instant::now());
         match recv.recv_timeout(left) {
-            Ok(line) if line.starts_with("ALERT") => first_alert = Some(line),
+            // The two sinks print independently: either may come first.
+            Ok(line) if line.starts_with("ALERT") && line.contains("_anomaly") => {
+                first_rule_alert.get_or_insert(line);
+            }
+            Ok(line) if line.starts_with("ALERT") => {
+                first_alert.get_or_insert(line);
+            }
             Ok(_) => {}
             Err(_) => break,
         }
@@ -201,6 +209,12 @@ fn demo_alerts_within_two_minutes_and_stops_on_sigint() {
             && alert.contains("warehouse=wh-")
             && alert.contains("z="),
         "{alert}"
+    );
+    let rule_alert = first_rule_alert
+        .unwrap_or_else(|| panic!("no alert rule's alert within 2 minutes; stderr: {stderr}"));
+    assert!(
+        rule_alert.contains("warehouse=wh-") && rule_alert.contains("score="),
+        "{rule_alert}"
     );
     assert!(
         output.status.success(),

@@ -4,5 +4,6 @@
 //! typed config; sources and sinks are attached by the caller (see the `tidewatch` crate).
 #![forbid(missing_docs)]
 
+pub mod anomaly;
 pub mod logi1;
 pub mod logi2;

@@ -5,6 +5,8 @@
 //! * [`dedup`], [`interval_join`], [`tumbling`], [`rolling_stats`], [`zscore`],
 //!   [`sequence_by_key`]: one operator per file, each a method-free generic function over timely
 //!   streams or differential collections;
+//! * [`alert_lifecycle`]: alert hygiene (hysteresis, `for`, dedup, stable ids, +1/-1 deltas),
+//!   a per-key state machine for the alert rules;
 //! * [`forecast`]: online forecasters (moving averages, EWMA, Holt-Winters, AR/ARIMA/SARIMA, RLS
 //!   regression), their accuracy, and automatic model choice; [`sequence_by_key`] runs them per
 //!   key inside a dataflow.
@@ -17,6 +19,7 @@
 pub mod event;
 pub mod validate;
 
+pub mod alert_lifecycle;
 pub mod dedup;
 pub mod detect;
 pub mod forecast;

@@ -8,6 +8,7 @@
 //! | `ewma_chart` | [`EwmaChart`] with smoothing [`EWMA_CHART_LAMBDA`] |
 //! | `residual` | [`ForecastResidual`]: a rolling z-score of the one-step residuals of the forecaster `model` (season `season`) |
 //! | `learned_weights` | [`LearnedWeights`] over `residual` and `windowed_gaussian`, silenced for `rest` values after a score of [`LEARNED_FIRE`] |
+//! | `contextual` | the larger of `residual` and `windowed_gaussian` (a value wrong for the moment, or wrong for the series), silenced for `rest` values after a score of [`NORMAL_TAIL_ALARM`]: the alert rules' default on logistics metrics with a daily rhythm |
 //! | `value_novelty` | [`ValueNovelty`]: the gap to the nearest of the last `window` values, unusual and large |
 //! | `best` | the recommendation: `value_novelty`, silenced for `rest` values after a score of [`BEST_FIRE`] ([`RestPeriod`]) |
 //!
@@ -30,6 +31,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use super::combine::MaxOf;
 use super::ewma_chart::EwmaChart;
 use super::residual::ForecastResidual;
 use super::rest::RestPeriod;
@@ -67,6 +69,8 @@ pub enum DetectorKind {
     Residual,
     /// A learned weighting of `residual` and `windowed_gaussian`.
     LearnedWeights,
+    /// The larger of the residual and value z-scores, with a rest period.
+    Contextual,
     /// Value novelty.
     ValueNovelty,
     /// The recommended combination.
@@ -75,12 +79,13 @@ pub enum DetectorKind {
 
 impl DetectorKind {
     /// Every detector, in the order of the table above.
-    pub const ALL: [DetectorKind; 7] = [
+    pub const ALL: [DetectorKind; 8] = [
         DetectorKind::WindowedGaussian,
         DetectorKind::Robust,
         DetectorKind::EwmaChart,
         DetectorKind::Residual,
         DetectorKind::LearnedWeights,
+        DetectorKind::Contextual,
         DetectorKind::ValueNovelty,
         DetectorKind::Best,
     ];
@@ -93,6 +98,7 @@ impl DetectorKind {
             DetectorKind::EwmaChart => "ewma_chart",
             DetectorKind::Residual => "residual",
             DetectorKind::LearnedWeights => "learned_weights",
+            DetectorKind::Contextual => "contextual",
             DetectorKind::ValueNovelty => "value_novelty",
             DetectorKind::Best => "best",
         }
@@ -179,6 +185,14 @@ impl DetectorSpec {
                     Box::new(WindowedGaussian::new(self.window)),
                 ]),
                 LEARNED_FIRE,
+                self.rest,
+            )),
+            DetectorKind::Contextual => Box::new(RestPeriod::new(
+                MaxOf::new(vec![
+                    Box::new(residual()),
+                    Box::new(WindowedGaussian::new(self.window)),
+                ]),
+                NORMAL_TAIL_ALARM,
                 self.rest,
             )),
             DetectorKind::ValueNovelty => Box::new(ValueNovelty::new(self.window)),
