@@ -126,7 +126,8 @@ struct DetectArgs {
     #[arg(long, value_name = "FILE")]
     labels: Option<PathBuf>,
     /// Score at or above which a point is an alarm, for --labels [default: the detector's
-    /// alarm level: 0.5 for value_novelty and best, 0.999 for learned_weights, else 0.9999].
+    /// alarm level: 0.5 for value_novelty and best, 0.999 for learned_weights, 0.99 for
+    /// dbscan, else 0.9999].
     #[arg(long, value_name = "SCORE", value_parser = parse_unit_score)]
     threshold: Option<f64>,
 }

@@ -12,13 +12,21 @@
 //! * [`registry`]: detectors by name, and feature by feature for multi-feature points;
 //! * [`rest`]: alert hygiene for any detector: after a detection, a rest period of silence.
 //!
+//! Multi-feature detectors ([`MultiDetector`], a point of several features at a time):
+//!
+//! * [`dbscan`]: DBSCAN over a sliding window; a point is anomalous when it would be noise;
+//! * [`autoencoder`]: a small autoencoder trained online; anomalous when it reconstructs the
+//!   point badly.
+//!
 //! The contract of [`Detector::score`]: the value is scored with the state built from the
 //! values before it, then learned. So a score never looks at the future, and the same code runs
 //! over a CSV file (`tidewatch detect`) or per key inside a dataflow.
 //!
 //! Unchecked assumption: values are finite (callers drop the others, as for the forecasters).
 
+pub mod autoencoder;
 pub mod combine;
+pub mod dbscan;
 pub mod ewma_chart;
 #[cfg(test)]
 mod properties;
@@ -138,6 +146,51 @@ pub fn deviation_score(value: f64, center: f64, scale: f64) -> f64 {
     } else {
         1.0
     }
+}
+
+/// `1 / Φ⁻¹(3/4)`: makes the MAD of Gaussian data estimate its standard deviation.
+const MAD_TO_SIGMA: f64 = 1.482_602_218_505_602;
+
+/// The robust centre and scale of finite `values` (reordered), for the multi-feature
+/// detectors' standardisation: the median, and the median absolute deviation from it × 1.4826
+/// (which estimates the standard deviation of Gaussian data). When more than half the values
+/// are one value (MAD 0, a count that is mostly 0), the median of the non-zero deviations
+/// × 1.4826, the typical departure from that value; when all are one value, a floor of
+/// `1e-12` × the median's magnitude (at least `1e-300`), so that any other value lies very far
+/// away. A few extreme values move none of these. Computed on the values divided by their
+/// largest magnitude, so that no difference can overflow.
+pub(crate) fn robust_center_and_scale(values: &mut [f64]) -> (f64, f64) {
+    let magnitude = values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    if magnitude == 0.0 || values.is_empty() {
+        return (0.0, 1e-300);
+    }
+    values.iter_mut().for_each(|v| *v /= magnitude);
+    let median = *values
+        .select_nth_unstable_by(values.len() / 2, f64::total_cmp)
+        .1;
+    values.iter_mut().for_each(|v| *v = (*v - median).abs());
+    let mut mad = *values
+        .select_nth_unstable_by(values.len() / 2, f64::total_cmp)
+        .1;
+    if mad == 0.0 {
+        // Move the non-zero deviations to the front and take their median.
+        let mut nonzero = 0;
+        for at in 0..values.len() {
+            if values[at] > 0.0 {
+                values.swap(at, nonzero);
+                nonzero += 1;
+            }
+        }
+        if nonzero > 0 {
+            let departures = &mut values[..nonzero];
+            mad = *departures
+                .select_nth_unstable_by(nonzero / 2, f64::total_cmp)
+                .1;
+        }
+    }
+    let center = magnitude * median;
+    let floor = (1e-12 * center.abs()).max(1e-300);
+    (center, (magnitude * MAD_TO_SIGMA * mad).max(floor))
 }
 
 /// The complementary error function for `x >= 0`, by the Chebyshev fit of Numerical Recipes

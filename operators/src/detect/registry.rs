@@ -10,10 +10,15 @@
 //! | `learned_weights` | [`LearnedWeights`] over `residual` and `windowed_gaussian`, silenced for `rest` values after a score of [`LEARNED_FIRE`] |
 //! | `contextual` | the larger of `residual` and `windowed_gaussian` (a value wrong for the moment, or wrong for the series), silenced for `rest` values after a score of [`NORMAL_TAIL_ALARM`]: the alert rules' default on logistics metrics with a daily rhythm |
 //! | `value_novelty` | [`ValueNovelty`]: the gap to the nearest of the last `window` values, unusual and large |
+//! | `dbscan` | [`WindowDbscan`] over the last `window` points (default 1,000): noise points are anomalous |
+//! | `autoencoder` | [`Autoencoder`] trained online: reconstruction error against its recent errors |
 //! | `best` | the recommendation: `value_novelty`, silenced for `rest` values after a score of [`BEST_FIRE`] ([`RestPeriod`]) |
 //!
 //! The univariate detectors score points of several features one feature at a time, each
-//! with its own state, and report the largest score ([`PerFeature`]).
+//! with its own state, and report the largest score ([`PerFeature`]). The multi-feature
+//! detectors (`dbscan`, `autoencoder`) see the whole point; on a single series they see each
+//! value with its change from the previous one, `(x, x - previous)` ([`LevelAndChange`]), so
+//! that a value ordinary in level but reached by an unusual jump stands out.
 //!
 //! # Examples
 //! ```
@@ -31,7 +36,9 @@
 use std::fmt;
 use std::str::FromStr;
 
+use super::autoencoder::{Autoencoder, AutoencoderConfig};
 use super::combine::MaxOf;
+use super::dbscan::{DbscanConfig, WindowDbscan};
 use super::ewma_chart::EwmaChart;
 use super::residual::ForecastResidual;
 use super::rest::RestPeriod;
@@ -53,6 +60,10 @@ pub const LEARNED_FIRE: f64 = 0.999;
 /// The default alarm level of the detectors scored by a normal tail: a z of 3.89.
 pub const NORMAL_TAIL_ALARM: f64 = 0.9999;
 
+/// The default alarm level of `dbscan`: a noise point about 3.2 eps from the nearest core point
+/// (its score is `r⁴ / (1 + r⁴)` of that distance `r` in eps).
+pub const DBSCAN_ALARM: f64 = 0.99;
+
 /// Smoothing of the `ewma_chart` detector.
 pub const EWMA_CHART_LAMBDA: f64 = 0.01;
 
@@ -73,13 +84,17 @@ pub enum DetectorKind {
     Contextual,
     /// Value novelty.
     ValueNovelty,
+    /// DBSCAN over a sliding window of points.
+    Dbscan,
+    /// An autoencoder trained online.
+    Autoencoder,
     /// The recommended combination.
     Best,
 }
 
 impl DetectorKind {
     /// Every detector, in the order of the table above.
-    pub const ALL: [DetectorKind; 8] = [
+    pub const ALL: [DetectorKind; 10] = [
         DetectorKind::WindowedGaussian,
         DetectorKind::Robust,
         DetectorKind::EwmaChart,
@@ -87,6 +102,8 @@ impl DetectorKind {
         DetectorKind::LearnedWeights,
         DetectorKind::Contextual,
         DetectorKind::ValueNovelty,
+        DetectorKind::Dbscan,
+        DetectorKind::Autoencoder,
         DetectorKind::Best,
     ];
 
@@ -100,19 +117,37 @@ impl DetectorKind {
             DetectorKind::LearnedWeights => "learned_weights",
             DetectorKind::Contextual => "contextual",
             DetectorKind::ValueNovelty => "value_novelty",
+            DetectorKind::Dbscan => "dbscan",
+            DetectorKind::Autoencoder => "autoencoder",
             DetectorKind::Best => "best",
         }
     }
 
     /// The score at or above which this detector's value is an alarm by default: [`BEST_FIRE`]
     /// for `value_novelty` and `best` (their own scale), [`LEARNED_FIRE`] for
-    /// `learned_weights`, and [`NORMAL_TAIL_ALARM`] for the detectors scored by a normal tail.
+    /// `learned_weights`, [`DBSCAN_ALARM`] for `dbscan`, and [`NORMAL_TAIL_ALARM`] for the
+    /// detectors scored by a normal tail.
     pub fn alarm_level(self) -> f64 {
         match self {
             DetectorKind::ValueNovelty | DetectorKind::Best => BEST_FIRE,
             DetectorKind::LearnedWeights => LEARNED_FIRE,
+            DetectorKind::Dbscan => DBSCAN_ALARM,
             _ => NORMAL_TAIL_ALARM,
         }
+    }
+
+    /// The default window of this detector: [`NAB_WINDOW`] values, or for `dbscan` the
+    /// [`DbscanConfig`] default (1,000 points: every noise point costs a scan of the window).
+    pub fn default_window(self) -> usize {
+        match self {
+            DetectorKind::Dbscan => DbscanConfig::default().window,
+            _ => NAB_WINDOW,
+        }
+    }
+
+    /// Whether the detector sees whole multi-feature points (else one feature at a time).
+    pub fn is_multi_feature(self) -> bool {
+        matches!(self, DetectorKind::Dbscan | DetectorKind::Autoencoder)
     }
 
     /// Every name, for usage messages.
@@ -148,7 +183,8 @@ impl FromStr for DetectorKind {
 pub struct DetectorSpec {
     /// Which detector.
     pub kind: DetectorKind,
-    /// The rolling window of the z-scores (values), default [`NAB_WINDOW`].
+    /// The rolling window of the z-scores (values) or of `dbscan` (points), default
+    /// [`DetectorKind::default_window`]; the autoencoder has its own memories.
     pub window: usize,
     /// The forecaster of `residual` and `best`, default `auto`.
     pub model: ModelKind,
@@ -159,12 +195,12 @@ pub struct DetectorSpec {
 }
 
 impl DetectorSpec {
-    /// `kind` with the defaults: window [`NAB_WINDOW`], the `auto` forecaster without a season,
+    /// `kind` with the defaults: its default window, the `auto` forecaster without a season,
     /// no rest.
     pub fn new(kind: DetectorKind) -> Self {
         DetectorSpec {
             kind,
-            window: NAB_WINDOW,
+            window: kind.default_window(),
             model: ModelKind::Auto,
             season: 0,
             rest: 0,
@@ -196,6 +232,9 @@ impl DetectorSpec {
                 self.rest,
             )),
             DetectorKind::ValueNovelty => Box::new(ValueNovelty::new(self.window)),
+            DetectorKind::Dbscan | DetectorKind::Autoencoder => {
+                Box::new(LevelAndChange::new(self.build_multi(2)))
+            }
             DetectorKind::Best => Box::new(RestPeriod::new(
                 ValueNovelty::new(self.window),
                 BEST_FIRE,
@@ -204,11 +243,65 @@ impl DetectorSpec {
         }
     }
 
+    /// The multi-feature detector (`dbscan`, `autoencoder`) for points of `dims` features;
+    /// for the other kinds, one univariate detector per feature ([`PerFeature`]).
+    fn build_multi(&self, dims: usize) -> Box<dyn MultiDetector> {
+        match self.kind {
+            DetectorKind::Dbscan => Box::new(WindowDbscan::new(
+                dims,
+                DbscanConfig {
+                    window: self.window,
+                    ..DbscanConfig::default()
+                },
+            )),
+            DetectorKind::Autoencoder => {
+                Box::new(Autoencoder::new(dims, AutoencoderConfig::default()))
+            }
+            _ => Box::new(PerFeature::new(
+                (0..dims).map(|_| self.build_one()).collect(),
+            )),
+        }
+    }
+
     /// The detector for points of `dims` features (at least 1).
     pub fn build(&self, dims: usize) -> Box<dyn MultiDetector> {
-        Box::new(PerFeature::new(
-            (0..dims.max(1)).map(|_| self.build_one()).collect(),
-        ))
+        let dims = dims.max(1);
+        if dims == 1 {
+            return Box::new(PerFeature::new(vec![self.build_one()]));
+        }
+        self.build_multi(dims)
+    }
+}
+
+/// A multi-feature detector over a single series: each value is scored as the point
+/// `(value, value - previous value)` (the first value's change is 0).
+pub struct LevelAndChange {
+    inner: Box<dyn MultiDetector>,
+    previous: Option<f64>,
+}
+
+impl LevelAndChange {
+    /// Feeds `inner` (of 2 features) with level and change.
+    pub fn new(inner: Box<dyn MultiDetector>) -> Self {
+        LevelAndChange {
+            inner,
+            previous: None,
+        }
+    }
+}
+
+impl Detector for LevelAndChange {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn score(&mut self, value: f64) -> f64 {
+        if !value.is_finite() {
+            return 0.0;
+        }
+        let change = value - self.previous.unwrap_or(value);
+        self.previous = Some(value);
+        self.inner.score(&[value, change])
     }
 }
 
