@@ -321,9 +321,14 @@ pub fn run(
     }
     if let Some(windows) = windows {
         let report = label_report(&points.times_ms, &scores, &windows, request.threshold);
-        match request.out {
-            Some(_) => write_report(request, &report, stdout)?,
-            None => write_report(request, &report, stderr)?,
+        let written = match request.out {
+            Some(_) => write_report(request, &report, stdout),
+            None => write_report(request, &report, stderr),
+        };
+        match written {
+            // A reader that stops early (`| head -1`) is not an error.
+            Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {}
+            result => result.context("cannot write the label report")?,
         }
     }
     Ok(points.len())
@@ -334,7 +339,7 @@ fn write_report(
     request: &DetectRequest<'_>,
     report: &LabelReport,
     out: &mut impl Write,
-) -> anyhow::Result<()> {
+) -> std::io::Result<()> {
     let name = request
         .input
         .file_name()

@@ -2,9 +2,11 @@
 //! NAB machine-temperature series (`benchmarks/data/machine_temperature_system_failure.csv`,
 //! 22,695 five-minute values, season 288) played `TIDEWATCH_BENCH_ROUNDS` times (default 10).
 //!
-//! Detectors: the rolling z-score (window 6,400), the robust z-score (median/MAD, window
-//! 6,400), the EWMA chart, the forecast residual (the `auto` forecaster) and `best` as
-//! `tidewatch detect` builds it (residual and rolling z-score, with a rest period).
+//! Detectors: every detector by name, as `tidewatch detect` builds it (operators'
+//! `detect::registry`): the rolling z-score, the robust z-score (median/MAD), the EWMA chart,
+//! the forecast residual (the `auto` forecaster), the learned weighting, `contextual`, value
+//! novelty, DBSCAN and the autoencoder on (value, change), and `best` (value novelty with a
+//! rest period of 2% of the series).
 //!
 //! Multi-feature detectors (a second table), on 3-feature points built from the same series:
 //! the value, its first difference, and the value an hour (12 steps) earlier, from the 13th
@@ -21,15 +23,9 @@ use std::time::Instant;
 use tidewatch_benchmarks::env::count_or;
 use tidewatch_benchmarks::report::Machine;
 use tidewatch_operators::detect::autoencoder::{Autoencoder, AutoencoderConfig};
-use tidewatch_operators::detect::combine::MaxOf;
 use tidewatch_operators::detect::dbscan::{DbscanConfig, WindowDbscan};
-use tidewatch_operators::detect::ewma_chart::EwmaChart;
-use tidewatch_operators::detect::residual::ForecastResidual;
-use tidewatch_operators::detect::rest::RestPeriod;
-use tidewatch_operators::detect::robust::RobustZScore;
-use tidewatch_operators::detect::windowed_gaussian::{WindowedGaussian, NAB_WINDOW};
-use tidewatch_operators::detect::{Detector, MultiDetector};
-use tidewatch_operators::forecast::model::ModelKind;
+use tidewatch_operators::detect::registry::{DetectorKind, DetectorSpec};
+use tidewatch_operators::detect::MultiDetector;
 
 const SEASON: usize = 288;
 
@@ -49,38 +45,14 @@ fn main() -> Result<(), String> {
         series.len()
     );
     println!("{:<34} {:>12}", "detector", "M points/s");
-    type Make = Box<dyn Fn() -> Box<dyn Detector>>;
-    let residual = || ForecastResidual::new(ModelKind::Auto.build(SEASON), NAB_WINDOW);
-    let detectors: Vec<(&str, Make)> = vec![
-        (
-            "windowed_gaussian (6,400)",
-            Box::new(|| Box::new(WindowedGaussian::new(NAB_WINDOW))),
-        ),
-        (
-            "robust (median/MAD, 6,400)",
-            Box::new(|| Box::new(RobustZScore::new(NAB_WINDOW))),
-        ),
-        ("ewma_chart", Box::new(|| Box::new(EwmaChart::new(0.01)))),
-        (
-            "residual (auto forecaster)",
-            Box::new(move || Box::new(residual())),
-        ),
-        (
-            "best (residual + z, rest)",
-            Box::new(move || {
-                Box::new(RestPeriod::new(
-                    MaxOf::new(vec![
-                        Box::new(residual()),
-                        Box::new(WindowedGaussian::new(NAB_WINDOW)),
-                    ]),
-                    0.9999,
-                    base.len() / 50,
-                ))
-            }),
-        ),
-    ];
-    for (name, make) in &detectors {
-        let mut detector = make();
+    for kind in DetectorKind::ALL {
+        // As `tidewatch detect` builds it: the kind's window, season 288, `best` resting 2%.
+        let spec = DetectorSpec {
+            season: SEASON,
+            rest: base.len() / 50,
+            ..DetectorSpec::new(kind)
+        };
+        let mut detector = spec.build_one();
         let started = Instant::now();
         let mut checksum = 0.0;
         for value in &series {
@@ -88,9 +60,9 @@ fn main() -> Result<(), String> {
         }
         let rate = series.len() as f64 / started.elapsed().as_secs_f64();
         black_box(checksum);
+        let name = format!("{kind} (window {})", spec.window);
         println!("{name:<34} {:>12.2}", rate / 1e6);
     }
-
     println!();
     println!(
         "multi-feature: (value, difference, value {LAG} steps earlier) x {rounds} = {} points",

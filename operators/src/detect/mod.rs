@@ -3,6 +3,7 @@
 //!
 //! * [`windowed_gaussian`]: the rolling z-score, scored by the normal distribution;
 //! * [`robust`]: the robust z-score, median and MAD over a sliding window;
+//! * [`sorted_window`]: the order-statistic multiset behind it (select, median, exact MAD);
 //! * [`ewma_chart`]: the EWMA control chart;
 //! * [`residual`]: the rolling z-score of a forecaster's one-step residuals;
 //! * [`value_novelty`]: the gap from a value to the nearest past value, unusual and large;
@@ -34,6 +35,7 @@ pub mod registry;
 pub mod residual;
 pub mod rest;
 pub mod robust;
+pub mod sorted_window;
 pub mod value_novelty;
 pub mod weighted;
 pub mod windowed_gaussian;
@@ -193,6 +195,82 @@ pub(crate) fn robust_center_and_scale(values: &mut [f64]) -> (f64, f64) {
     (center, (magnitude * MAD_TO_SIGMA * mad).max(floor))
 }
 
+/// Where [`log_tail_normal`] leaves the normal distribution: the `|z|` whose two-sided tail
+/// probability is 1e-6 (score 0.999999).
+pub const LOG_TAIL_KNEE: f64 = 4.891_638_475_698_59;
+
+/// The slope of [`log_tail_normal`]'s tail in `ln |z|`, in units of its remaining 1e-6: chosen
+/// so that the map is smooth (C¹) at the knee, `z·√(2/π)·e^(−z²/2) / 1e-6` at
+/// [`LOG_TAIL_KNEE`] (about `1 + z²`, by the Mills ratio).
+const LOG_TAIL_GAIN: f64 = 24.858_084_480_015_4;
+
+/// [`two_sided_normal`] with resolution in the far tail, for detectors whose z-scores run to
+/// the hundreds or more (a median/MAD scale on heavy-tailed data): `1 − p` with `p` the
+/// two-sided normal tail probability up to [`LOG_TAIL_KNEE`] (score 0.999999), then
+/// `1 − p_knee / (1 + g·ln(|z| / z_knee))` with `g` making the map smooth at the knee. So the
+/// score is strictly increasing in `|z|` all the way (in `f64`, distinct scores for `|z|`
+/// 0.1% apart up to about 1e100) where `1 − p` rounds to exactly 1 beyond `|z|` ≈ 8.3 and a
+/// threshold search cannot rank the points any more. It reaches 1 only at `|z| = ∞`.
+///
+/// Reading a threshold: below 0.999999 it is the normal tail, as for [`two_sided_normal`];
+/// above, the table gives the `|z|` it takes.
+///
+/// | z | score | | z | score |
+/// |---|---|---|---|---|
+/// | 1.96 | 0.95 | | 8 | 1 − 7.6e-8 |
+/// | 3.29 | 0.999 | | 10 | 1 − 5.3e-8 |
+/// | 3.89 | 0.9999 | | 20 | 1 − 2.8e-8 |
+/// | 4.42 | 0.99999 | | 100 | 1 − 1.3e-8 |
+/// | 4.89 | 0.999999 (knee) | | 1,000 | 1 − 7.5e-9 |
+/// | 6 | 1 − 1.6e-7 | | 10⁶ | 1 − 3.3e-9 |
+/// | 7 | 1 − 1.0e-7 | | 10¹⁰⁰ | 1 − 1.8e-10 |
+///
+/// ```
+/// use tidewatch_operators::detect::{log_tail_normal, two_sided_normal};
+/// assert_eq!(log_tail_normal(1.959964), two_sided_normal(1.959964));
+/// assert!((log_tail_normal(10.0) - (1.0 - 5.326e-8)).abs() < 1e-11);
+/// assert!(log_tail_normal(1e3) < log_tail_normal(1.001e3));
+/// assert!(log_tail_normal(1e9) < 1.0);
+/// assert_eq!(two_sided_normal(1e3), 1.0); // where the plain map saturates
+/// assert_eq!(log_tail_normal(f64::NEG_INFINITY), 1.0);
+/// assert_eq!(log_tail_normal(f64::NAN), 0.0);
+/// ```
+pub fn log_tail_normal(z: f64) -> f64 {
+    let z = z.abs();
+    if z.is_nan() {
+        return 0.0;
+    }
+    if z <= LOG_TAIL_KNEE {
+        return two_sided_normal(z);
+    }
+    // The tail probability of the erfc fit at the knee (within 1.2e-7 of 1e-6), so that the
+    // two pieces meet exactly and the map stays monotone across the knee.
+    let knee_tail = erfc(LOG_TAIL_KNEE / std::f64::consts::SQRT_2);
+    // ln z − ln z_knee rather than ln(z / z_knee): no overflow for z near f64::MAX.
+    let log_ratio = z.ln() - LOG_TAIL_KNEE.ln();
+    1.0 - knee_tail / (1.0 + LOG_TAIL_GAIN * log_ratio)
+}
+
+/// [`deviation_score`] through [`log_tail_normal`]: scores `value` against a centre and a
+/// scale, with resolution in the far tail. A scale of (numerically) zero means the past was
+/// one value: that value scores 0 and anything else 1.
+///
+/// ```
+/// use tidewatch_operators::detect::log_tail_deviation_score;
+/// assert!(log_tail_deviation_score(150.0, 0.0, 1.0) < log_tail_deviation_score(151.0, 0.0, 1.0));
+/// assert_eq!(log_tail_deviation_score(3.0, 3.0, 0.0), 0.0);
+/// assert_eq!(log_tail_deviation_score(3.5, 3.0, 0.0), 1.0);
+/// ```
+pub fn log_tail_deviation_score(value: f64, center: f64, scale: f64) -> f64 {
+    if scale > f64::EPSILON * center.abs().max(1.0) {
+        log_tail_normal((value - center) / scale)
+    } else if value == center {
+        0.0
+    } else {
+        1.0
+    }
+}
+
 /// The complementary error function for `x >= 0`, by the Chebyshev fit of Numerical Recipes
 /// (`erfcc`, fractional error below 1.2e-7 everywhere): the standard library has no `erf`.
 fn erfc(x: f64) -> f64 {
@@ -231,5 +309,46 @@ mod tests {
                 "erfc({x}) = {got}, want {want}"
             );
         }
+    }
+
+    /// [`log_tail_normal`] is non-decreasing everywhere and strictly increasing beyond the
+    /// knee (on a fine grid near it and a geometric grid out to 1e100), equals
+    /// [`two_sided_normal`] up to the knee, meets it there and is smooth across it.
+    #[test]
+    fn log_tail_normal_is_monotone_and_smooth_at_the_knee() {
+        let mut previous = 0.0;
+        let mut z = 0.0;
+        while z < 12.0 {
+            let score = log_tail_normal(z);
+            assert!(score >= previous, "not monotone at z = {z}");
+            if z > LOG_TAIL_KNEE {
+                assert!(score > previous, "flat at z = {z}");
+            } else {
+                assert_eq!(score, two_sided_normal(z));
+            }
+            assert!(score < 1.0 || z == 0.0 && score == 0.0);
+            previous = score;
+            z += 1e-3;
+        }
+        let mut z: f64 = 12.0;
+        while z < 1e100 {
+            let next = z * 1.001;
+            assert!(
+                log_tail_normal(next) > log_tail_normal(z),
+                "flat at z = {z}"
+            );
+            z = next;
+        }
+        // Continuity and equal slopes on both sides of the knee (1e-4 apart).
+        let h = 1e-4;
+        let below = log_tail_normal(LOG_TAIL_KNEE - h);
+        let at = log_tail_normal(LOG_TAIL_KNEE);
+        let above = log_tail_normal(LOG_TAIL_KNEE + h);
+        let (slope_below, slope_above) = ((at - below) / h, (above - at) / h);
+        assert!(
+            (slope_above / slope_below - 1.0).abs() < 1e-2,
+            "{slope_below} vs {slope_above}"
+        );
+        assert!((at - 0.999_999).abs() < 1e-12, "{at}");
     }
 }
