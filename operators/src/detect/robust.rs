@@ -138,14 +138,7 @@ mod tests {
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
-    fn median_of(sorted: &[f64]) -> f64 {
-        let n = sorted.len();
-        if n % 2 == 1 {
-            sorted[n / 2]
-        } else {
-            (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
-        }
-    }
+    use crate::detect::sorted_window::tests::median_of;
 
     /// At every value, over seeded random series with ties, long plateaus (where the MAD is 0
     /// and the mean absolute deviation takes over) and noisy stretches: the median and the MAD

@@ -433,13 +433,13 @@ impl SortedWindow {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
     /// The median of a sorted slice, as the multiset defines it.
-    fn median_of(sorted: &[f64]) -> f64 {
+    pub(crate) fn median_of(sorted: &[f64]) -> f64 {
         let n = sorted.len();
         if n % 2 == 1 {
             sorted[n / 2]
