@@ -111,11 +111,12 @@ struct DetectArgs {
     /// from the timestamps; 1 if none].
     #[arg(long, value_name = "M", value_parser = clap::value_parser!(u64).range(1..=100_000))]
     season: Option<u64>,
-    /// The forecaster of the residual and best detectors.
+    /// The forecaster of the residual, learned_weights and contextual detectors.
     #[arg(long, value_name = "MODEL", default_value = "auto",
           value_parser = clap::builder::PossibleValuesParser::new(["hw", "sarima", "arima", "ar", "ma", "wma", "ewma", "trend", "auto"]))]
     model: String,
-    /// Points silenced after a detection by `best` [default: 2% of the series].
+    /// Points silenced after a detection by `best`, `contextual` and `learned_weights`
+    /// [default: 2% of the series].
     #[arg(long, value_name = "N")]
     rest: Option<u64>,
     /// Where to write the scores [default: standard output].
