@@ -10,6 +10,28 @@ const AMBIENT: &str = concat!(
     "/benchmarks/data/ambient_temperature_system_failure.csv"
 );
 
+/// Runs `tidewatch detect` with `args` and the `--input`, `--detector` and `--out` given,
+/// asserts that it succeeded, and returns its standard output.
+fn detect(input: &str, detector: &str, out: &std::path::Path, args: &[&str]) -> String {
+    let mut all = vec![
+        "detect",
+        "--input",
+        input,
+        "--detector",
+        detector,
+        "--out",
+        out.to_str().expect("utf-8"),
+    ];
+    all.extend_from_slice(args);
+    let output = tidewatch(&all);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).to_string()
+}
+
 fn scores(path: &std::path::Path) -> Vec<(String, f64, f64)> {
     let text = std::fs::read_to_string(path).expect("scores written");
     let mut lines = text.lines();
@@ -50,20 +72,7 @@ fn scores_every_value_and_flags_a_planted_spike_once() {
         "best",
     ] {
         let out = dir.path().join(format!("{detector}.csv"));
-        let output = tidewatch(&[
-            "detect",
-            "--input",
-            input.to_str().expect("utf-8"),
-            "--detector",
-            detector,
-            "--out",
-            out.to_str().expect("utf-8"),
-        ]);
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        detect(input.to_str().expect("utf-8"), detector, &out, &[]);
         let rows = scores(&out);
         assert_eq!(rows.len(), 7_267);
         assert!(rows.iter().all(|(_, _, s)| (0.0..=1.0).contains(s)));
@@ -170,23 +179,7 @@ fn labels_report_matches_a_recomputation_from_the_scores() {
             let name = key.rsplit('/').next().expect("a file name");
             let input = format!("{}/benchmarks/data/{name}", env!("CARGO_MANIFEST_DIR"));
             let out = dir.path().join(name);
-            let output = tidewatch(&[
-                "detect",
-                "--input",
-                &input,
-                "--detector",
-                detector,
-                "--labels",
-                LABELS,
-                "--out",
-                out.to_str().expect("utf-8"),
-            ]);
-            assert!(
-                output.status.success(),
-                "{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-            let report = String::from_utf8_lossy(&output.stdout).to_string();
+            let report = detect(&input, detector, &out, &["--labels", LABELS]);
 
             let rows = scores(&out);
             let probation = (rows.len() * 15 / 100).min(750);
@@ -246,19 +239,11 @@ fn scores_several_value_columns() {
     let input = dir.path().join("points.csv");
     std::fs::write(&input, text).expect("write points");
     let out = dir.path().join("scores.csv");
-    let output = tidewatch(&[
-        "detect",
-        "--input",
+    detect(
         input.to_str().expect("utf-8"),
-        "--detector",
         "windowed_gaussian",
-        "--out",
-        out.to_str().expect("utf-8"),
-    ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+        &out,
+        &[],
     );
     let written = std::fs::read_to_string(&out).expect("scores");
     let mut lines = written.lines();
