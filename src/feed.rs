@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tidewatch_connectors::generator::{Generator, GeneratorConfig};
-use tidewatch_connectors::jsonl_source::{LineReader, SourceError};
+use tidewatch_connectors::jsonl_source::{LinePoll, LineReader, SourceError};
 use tidewatch_connectors::kafka::source::KafkaSource;
 use tidewatch_operators::event::{Event, Millis};
 
@@ -156,9 +156,10 @@ impl Feed {
         may_read: &dyn Fn(usize) -> bool,
     ) -> Result<Next, SourceError> {
         match self {
-            Feed::Lines(reader) => Ok(match reader.next_line(line)? {
-                Some(offset) => Next::Line { part: 0, offset },
-                None => Next::Done,
+            Feed::Lines(reader) => Ok(match reader.poll_line(line)? {
+                LinePoll::Line(offset) => Next::Line { part: 0, offset },
+                LinePoll::Pending => Next::Idle { clock_ms: None },
+                LinePoll::End => Next::Done,
             }),
             Feed::Generator(paced) => Ok(paced.next()),
             Feed::Kafka(source) => Ok(match source.next_message(line, may_read) {

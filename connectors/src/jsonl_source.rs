@@ -11,6 +11,8 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
+use crate::line_pump::{LinePump, Polled};
+
 /// Size of the blocks a file is split into.
 pub const BLOCK_BYTES: u64 = 1 << 20;
 
@@ -19,7 +21,8 @@ pub const BLOCK_BYTES: u64 = 1 << 20;
 pub enum LineSource {
     /// A file, split across workers.
     File(PathBuf),
-    /// Standard input, read by worker 0 alone.
+    /// Standard input, read by worker 0 alone, on a thread of its own (see
+    /// [`crate::line_pump`]): a pause of the producer never blocks the worker.
     Stdin,
 }
 
@@ -47,6 +50,19 @@ pub struct LineReader {
     position: u64,
     block_end: u64,
     file: Option<PathBuf>,
+    /// Standard input's lines (worker 0 of a stdin source).
+    pump: Option<LinePump>,
+}
+
+/// What [`LineReader::poll_line`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinePoll {
+    /// A line, at this byte offset.
+    Line(u64),
+    /// Standard input has no whole line yet (a file never says this).
+    Pending,
+    /// This worker's share has ended.
+    End,
 }
 
 impl LineReader {
@@ -64,9 +80,8 @@ impl LineReader {
     ) -> Result<Self, SourceError> {
         match source {
             LineSource::Stdin => Ok(LineReader {
-                reader: (index == 0).then(|| {
-                    Box::new(BufReader::with_capacity(1 << 20, io::stdin())) as Box<dyn BufRead>
-                }),
+                reader: None,
+                pump: (index == 0).then(|| LinePump::spawn(io::stdin())),
                 name: "stdin".to_string(),
                 blocks: Vec::new().into_iter(),
                 block_bytes: u64::MAX,
@@ -95,6 +110,7 @@ impl LineReader {
                     position: 0,
                     block_end: 0,
                     file: Some(path.clone()),
+                    pump: None,
                 })
             }
         }
@@ -108,6 +124,12 @@ impl LineReader {
     /// Reads the next line into `line` (without its `\n`) and returns its byte offset, or
     /// `None` at the end of this worker's share.
     pub fn next_line(&mut self, line: &mut Vec<u8>) -> Result<Option<u64>, SourceError> {
+        if self.pump.is_some() {
+            return match self.poll_pump(line, true)? {
+                LinePoll::Line(offset) => Ok(Some(offset)),
+                LinePoll::Pending | LinePoll::End => Ok(None),
+            };
+        }
         loop {
             if self.file.is_some() && (self.reader.is_none() || self.position >= self.block_end) {
                 if !self.start_next_block()? {
@@ -139,6 +161,40 @@ impl LineReader {
                 line.pop();
             }
             return Ok(Some(offset));
+        }
+    }
+
+    /// As [`LineReader::next_line`], but standard input answers [`LinePoll::Pending`] instead
+    /// of waiting for a line.
+    pub fn poll_line(&mut self, line: &mut Vec<u8>) -> Result<LinePoll, SourceError> {
+        if self.pump.is_some() {
+            return self.poll_pump(line, false);
+        }
+        Ok(match self.next_line(line)? {
+            Some(offset) => LinePoll::Line(offset),
+            None => LinePoll::End,
+        })
+    }
+
+    fn poll_pump(&mut self, line: &mut Vec<u8>, block: bool) -> Result<LinePoll, SourceError> {
+        let Some(pump) = self.pump.as_mut() else {
+            return Ok(LinePoll::End);
+        };
+        match pump.poll_line(line, block) {
+            Ok(Polled::Line(taken)) => {
+                let offset = self.position;
+                self.position += taken;
+                Ok(LinePoll::Line(offset))
+            }
+            Ok(Polled::Pending) => Ok(LinePoll::Pending),
+            Ok(Polled::End) => {
+                self.pump = None;
+                Ok(LinePoll::End)
+            }
+            Err(source) => Err(SourceError::Io {
+                path: self.name.clone(),
+                source,
+            }),
         }
     }
 

@@ -11,5 +11,6 @@ pub mod generator;
 pub mod input;
 pub mod jsonl_source;
 pub mod kafka;
+pub mod line_pump;
 pub mod sink;
 pub mod watermark;
