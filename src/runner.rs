@@ -32,11 +32,12 @@ use tidewatch_connectors::sink::{
 use tidewatch_connectors::watermark::PartWatermarks;
 use tidewatch_dataflows::anomaly::{anomaly_rules, AnomalyAlertRow, AnomalyConfig};
 use tidewatch_dataflows::logi1::{logi1, AlertRow, Logi1Config, WindowRow};
-use tidewatch_dataflows::logi2::{logi2, ForecastAlertRow, ForecastRow, Logi2Config};
+use tidewatch_dataflows::logi2::{logi2, ForecastAlertRow, ForecastRow, Logi2Config, Series};
 use tidewatch_operators::event::{Event, Millis};
 use tidewatch_operators::validate::{parse_line, Rejection};
 
 use crate::feed::{Feed, Next};
+use crate::telemetry::{operators::log_activations, PartCounter, Telemetry};
 use crate::terminal;
 
 /// Lines read per batch before the worker steps the dataflow.
@@ -96,6 +97,16 @@ pub struct RunOptions {
     /// Flush the outputs at most this often (sooner at the end). Input offsets are committed
     /// after a flush, so this is also the commit cadence.
     pub flush_every: Duration,
+    /// Report to this telemetry while running (the HTTP server reads it): per-source counts and
+    /// watermarks, the live view, latencies, and per-operator activation times from timely's
+    /// log. `None`: the run keeps its own counts for the summary and logs no operator times.
+    pub telemetry: Option<Arc<Telemetry>>,
+    /// Notes to log (info) once the run has passed its start-up checks (for instance, where
+    /// metrics are served): a run that fails them prints its error alone.
+    pub start_notes: Vec<String>,
+    /// Warnings to log once the run has passed its start-up checks (for instance, that a
+    /// default port was taken and metrics are not served).
+    pub start_warnings: Vec<String>,
 }
 
 impl RunOptions {
@@ -132,6 +143,9 @@ impl RunOptions {
             progress_every: None,
             kafka_sink: None,
             flush_every: DEFAULT_FLUSH_EVERY,
+            telemetry: None,
+            start_notes: Vec::new(),
+            start_warnings: Vec::new(),
         }
     }
 }
@@ -228,20 +242,6 @@ pub fn run_file(
         LineSource::File(input.to_path_buf())
     };
     run(RunOptions::file(source, out_dir, disorder_ms), config)
-}
-
-#[derive(Default)]
-struct Counters {
-    lines_read: AtomicU64,
-    events_in: AtomicU64,
-    dead_letters: AtomicU64,
-    late: AtomicU64,
-    windows: AtomicU64,
-    alerts: AtomicU64,
-    forecasts: AtomicU64,
-    forecast_alerts: AtomicU64,
-    anomaly_raised: AtomicU64,
-    anomaly_cleared: AtomicU64,
 }
 
 /// A row's Kafka message key: its warehouse, so one warehouse's deltas stay in order.
@@ -490,8 +490,13 @@ impl Flush for Outputs {
 /// Runs LOGI-1 as `options` say, on the workers `config` describes.
 pub fn run(options: RunOptions, config: timely::Config) -> Result<RunSummary, RunError> {
     let started = Instant::now();
-    let counters = Arc::new(Counters::default());
-    let worker_counters = Arc::clone(&counters);
+    let live_telemetry = options.telemetry.is_some();
+    let telemetry = options
+        .telemetry
+        .clone()
+        .unwrap_or_else(|| Arc::new(Telemetry::new(local_workers(&config))));
+    telemetry.describe(options.input_name(), &rule_names(&options));
+    let worker_telemetry = Arc::clone(&telemetry);
     // A Kafka input must be reachable, with its topics, before anything is created.
     if let InputSpec::Kafka(source) = &options.input {
         check_topics(source)?;
@@ -547,9 +552,16 @@ pub fn run(options: RunOptions, config: timely::Config) -> Result<RunSummary, Ru
         alert_rules = options.anomaly.as_ref().map_or(0, |a| a.rules.len()),
         "starting LOGI-1"
     );
+    // After the start-up checks: a run that fails them says one thing only.
+    for note in &options.start_notes {
+        tracing::info!("{note}");
+    }
+    for warning in &options.start_warnings {
+        tracing::warn!("{warning}");
+    }
     let progress = options
         .progress_every
-        .map(|every| spawn_progress(every, Arc::clone(&counters), started));
+        .map(|every| spawn_progress(every, Arc::clone(&telemetry), started));
     let options = Arc::new(options);
     let guards = timely::execute(config, move |worker| {
         // Worker 0 writes every output; the sinks route all rows to it.
@@ -561,7 +573,8 @@ pub fn run(options: RunOptions, config: timely::Config) -> Result<RunSummary, Ru
         run_worker(
             worker,
             &options,
-            &worker_counters,
+            &worker_telemetry,
+            live_telemetry,
             mine.unwrap_or_else(Outputs::none),
             resumed_below,
             &stop_frontier,
@@ -589,16 +602,16 @@ pub fn run(options: RunOptions, config: timely::Config) -> Result<RunSummary, Ru
     }
     Ok(RunSummary {
         workers,
-        lines_read: counters.lines_read.load(Ordering::Relaxed),
-        events_in: counters.events_in.load(Ordering::Relaxed),
-        dead_letters: counters.dead_letters.load(Ordering::Relaxed),
-        late: counters.late.load(Ordering::Relaxed),
-        windows: counters.windows.load(Ordering::Relaxed),
-        alerts: counters.alerts.load(Ordering::Relaxed),
-        forecasts: counters.forecasts.load(Ordering::Relaxed),
-        forecast_alerts: counters.forecast_alerts.load(Ordering::Relaxed),
-        anomaly_raised: counters.anomaly_raised.load(Ordering::Relaxed),
-        anomaly_cleared: counters.anomaly_cleared.load(Ordering::Relaxed),
+        lines_read: telemetry.totals.lines_read.load(Ordering::Relaxed),
+        events_in: telemetry.totals.events_in.load(Ordering::Relaxed),
+        dead_letters: telemetry.totals.dead_letters.load(Ordering::Relaxed),
+        late: telemetry.totals.late.load(Ordering::Relaxed),
+        windows: telemetry.totals.windows.load(Ordering::Relaxed),
+        alerts: telemetry.totals.alerts.load(Ordering::Relaxed),
+        forecasts: telemetry.totals.forecasts.load(Ordering::Relaxed),
+        forecast_alerts: telemetry.totals.forecast_alerts.load(Ordering::Relaxed),
+        anomaly_raised: telemetry.totals.anomaly_raised.load(Ordering::Relaxed),
+        anomaly_cleared: telemetry.totals.anomaly_cleared.load(Ordering::Relaxed),
         elapsed: started.elapsed(),
         stopped_early,
         resumed_below,
@@ -608,7 +621,7 @@ pub fn run(options: RunOptions, config: timely::Config) -> Result<RunSummary, Ru
 /// Logs progress every `every` until the returned flag is set.
 fn spawn_progress(
     every: Duration,
-    counters: Arc<Counters>,
+    telemetry: Arc<Telemetry>,
     started: Instant,
 ) -> (Arc<AtomicBool>, std::thread::JoinHandle<()>) {
     let done = Arc::new(AtomicBool::new(false));
@@ -621,19 +634,22 @@ fn spawn_progress(
                 continue;
             }
             next += every;
-            let lines = counters.lines_read.load(Ordering::Relaxed);
+            let lines = telemetry.totals.lines_read.load(Ordering::Relaxed);
             tracing::info!(
                 lines_read = lines,
                 lines_per_second = (lines as f64 / started.elapsed().as_secs_f64()) as u64,
-                dead_letters = counters.dead_letters.load(Ordering::Relaxed),
-                windows = counters.windows.load(Ordering::Relaxed),
-                alerts = counters.alerts.load(Ordering::Relaxed),
+                dead_letters = telemetry.totals.dead_letters.load(Ordering::Relaxed),
+                windows = telemetry.totals.windows.load(Ordering::Relaxed),
+                alerts = telemetry.totals.alerts.load(Ordering::Relaxed),
                 "progress"
             );
         }
     });
     (done, thread)
 }
+
+/// How often a worker reports its parts' watermarks to the telemetry.
+const WATERMARK_REPORT_EVERY: Duration = Duration::from_millis(100);
 
 /// How often a Kafka worker tells the others its watermark (see [`run_worker`]).
 const GOSSIP_EVERY: Duration = Duration::from_millis(100);
@@ -649,7 +665,8 @@ const GOSSIP_EVERY: Duration = Duration::from_millis(100);
 fn run_worker(
     worker: &mut timely::worker::Worker,
     options: &RunOptions,
-    counters: &Arc<Counters>,
+    telemetry: &Arc<Telemetry>,
+    log_operators: bool,
     outputs: Outputs,
     resumed_below: Option<u64>,
     stop_frontier: &AtomicU64,
@@ -657,6 +674,10 @@ fn run_worker(
     let index = worker.index();
     let peers = worker.peers();
     let config = options.logi1;
+    if log_operators {
+        // Before the dataflows are built: the log names operators as they are created.
+        log_activations(worker, &telemetry.metrics);
+    }
     let outputs = Rc::new(RefCell::new(outputs));
     let sink_errors: Rc<RefCell<Option<SinkError>>> = Rc::new(RefCell::new(None));
     // Opened before the dataflow is built, but a failure is reported only after this worker has
@@ -675,7 +696,7 @@ fn run_worker(
                 Some(logi2_config) => {
                     let outputs2 = logi2(events, &config, &logi2_config);
                     let sink = Rc::clone(&outputs);
-                    let count = Arc::clone(counters);
+                    let count = Arc::clone(telemetry);
                     extra_written.push(final_deltas(
                         outputs2.forecasts.inner.probe_with(&probe),
                         "ForecastsSink",
@@ -683,11 +704,16 @@ fn run_worker(
                             let written =
                                 sink.borrow_mut()
                                     .write_changes(ChangeLog::Forecasts, time, rows);
-                            count.forecasts.fetch_add(written as u64, Ordering::Relaxed);
+                            count
+                                .totals
+                                .forecasts
+                                .fetch_add(written as u64, Ordering::Relaxed);
+                            count.wrote("forecasts", time, written);
+                            count.live.apply_forecasts(rows);
                         },
                     ));
                     let sink = Rc::clone(&outputs);
-                    let count = Arc::clone(counters);
+                    let count = Arc::clone(telemetry);
                     let print = options.print_alerts;
                     let print_from = options.print_alerts_from_ms;
                     extra_written.push(final_deltas(
@@ -700,8 +726,11 @@ fn run_worker(
                                 rows,
                             );
                             count
+                                .totals
                                 .forecast_alerts
                                 .fetch_add(written as u64, Ordering::Relaxed);
+                            count.wrote("forecast_alerts", time, written);
+                            count.live.apply_forecast_alerts(rows);
                             if print && written > 0 {
                                 for (row, diff) in rows
                                     .iter()
@@ -717,11 +746,11 @@ fn run_worker(
             };
             if let Some(rules) = options.anomaly.as_ref() {
                 let alerts = anomaly_rules(results.windows.clone(), rules);
-                extra_written.push(anomaly_sink(alerts, &probe, &outputs, counters, options));
+                extra_written.push(anomaly_sink(alerts, &probe, &outputs, telemetry, options));
             }
 
             let sink = Rc::clone(&outputs);
-            let count = Arc::clone(counters);
+            let count = Arc::clone(telemetry);
             let windows_written = final_deltas(
                 results.windows.inner.probe_with(&probe),
                 "WindowsSink",
@@ -729,12 +758,18 @@ fn run_worker(
                     let written = sink
                         .borrow_mut()
                         .write_changes(ChangeLog::Windows, time, rows);
-                    count.windows.fetch_add(written as u64, Ordering::Relaxed);
+                    count
+                        .totals
+                        .windows
+                        .fetch_add(written as u64, Ordering::Relaxed);
+                    count.wrote("windows", time, written);
+                    let untracked = count.live.apply_windows(rows);
+                    count.metrics.untracked_rows.inc_by(untracked);
                 },
             );
 
             let sink = Rc::clone(&outputs);
-            let count = Arc::clone(counters);
+            let count = Arc::clone(telemetry);
             let print = options.print_alerts;
             let print_from = options.print_alerts_from_ms;
             let alerts_written = final_deltas(
@@ -744,7 +779,12 @@ fn run_worker(
                     let written = sink
                         .borrow_mut()
                         .write_changes(ChangeLog::Alerts, time, rows);
-                    count.alerts.fetch_add(written as u64, Ordering::Relaxed);
+                    count
+                        .totals
+                        .alerts
+                        .fetch_add(written as u64, Ordering::Relaxed);
+                    count.wrote("alerts", time, written);
+                    count.live.apply_zscore_alerts(rows);
                     if print && written > 0 {
                         for (row, diff) in rows
                             .iter()
@@ -759,6 +799,7 @@ fn run_worker(
             // Dead letters are written as they arrive; the operator holds no capability, so
             // its output frontier passes a time once every letter at it has been written.
             let sink = Rc::clone(&outputs);
+            let count = Arc::clone(telemetry);
             let letters_written = letters
                 .unary_frontier::<timely::container::CapacityContainerBuilder<Vec<()>>, _, _, _>(
                     Exchange::new(|_: &DeadLetter| 0),
@@ -767,6 +808,7 @@ fn run_worker(
                         move |(input, _frontier), _output| {
                             let mut sink = sink.borrow_mut();
                             input.for_each(|_capability, batch| {
+                                count.wrote_dead_letters(batch.len());
                                 for letter in batch.drain(..) {
                                     sink.write_dead_letter(&letter);
                                 }
@@ -837,6 +879,11 @@ fn run_worker(
             },
         )
         .collect();
+    let mut part_counters: Vec<PartCounter> = part_names
+        .iter()
+        .map(|(source, _)| PartCounter::new(&telemetry.metrics, source))
+        .collect();
+    let mut last_watermark_report: Option<Instant> = None;
     // Generated events have no byte offset: dead letters name their sequence number instead.
     let mut generated = 0u64;
     let mut allowed: Vec<bool> = vec![true; parts];
@@ -893,11 +940,13 @@ fn run_worker(
                 Next::Event(event) => {
                     line.clear();
                     read += 1;
+                    part_counters[0].line();
                     generated += 1;
                     (0, event, generated - 1)
                 }
                 Next::Line { part, offset } => {
                     read += 1;
+                    part_counters[part].line();
                     match parse_line(&line) {
                         Ok(event) => (part, event, offset),
                         Err(rejection) => {
@@ -910,9 +959,11 @@ fn run_worker(
             let ts = event.ts();
             let time = config.timely_time(ts);
             if time >= cap_time && marks.observe(part, ts) {
+                part_counters[part].event(&event);
                 batch.push((time, event));
             } else {
                 late += 1;
+                part_counters[part].late();
                 // A generated event has no line as read: its JSON form stands in for it.
                 if line.is_empty() {
                     event.write_json(&mut line);
@@ -925,14 +976,29 @@ fn run_worker(
                 ));
             }
         }
-        counters.lines_read.fetch_add(read, Ordering::Relaxed);
-        counters
+        telemetry
+            .totals
+            .lines_read
+            .fetch_add(read, Ordering::Relaxed);
+        telemetry
+            .totals
             .events_in
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        counters
+        telemetry
+            .totals
             .dead_letters
             .fetch_add(letters.len() as u64, Ordering::Relaxed);
-        counters.late.fetch_add(late, Ordering::Relaxed);
+        telemetry.totals.late.fetch_add(late, Ordering::Relaxed);
+        for counter in part_counters.iter_mut() {
+            counter.flush();
+        }
+        for letter in &letters {
+            telemetry
+                .metrics
+                .dead_letters
+                .with_label_values(&[letter.reason.as_str(), letter.source.as_str()])
+                .inc();
+        }
 
         // Send the batch, one session per timely time (a batch spans few window starts).
         send_by_time(&mut events_input, &capability, &mut batch);
@@ -954,6 +1020,22 @@ fn run_worker(
         if frontier > *capability.time() {
             capability.downgrade(&frontier);
             letters_capability.downgrade(&frontier);
+            telemetry
+                .frontier_clock
+                .advanced(index, frontier, Instant::now());
+        }
+        if last_watermark_report.is_none_or(|at| at.elapsed() >= WATERMARK_REPORT_EVERY) {
+            last_watermark_report = Some(Instant::now());
+            for (part, (source, _)) in part_names.iter().enumerate() {
+                if marks.max_seen(part).is_some() {
+                    let watermark = if feed.holds_watermark(part) {
+                        marks.current(part)
+                    } else {
+                        frontier_ms
+                    };
+                    telemetry.report_watermark(source, index, part, watermark);
+                }
+            }
         }
         if kafka {
             if holding.is_some() && last_gossip.elapsed() >= GOSSIP_EVERY {
@@ -987,6 +1069,9 @@ fn run_worker(
     drop(capability);
     drop(letters_capability);
     drop(gossip_capability.take());
+    telemetry
+        .frontier_clock
+        .advanced(index, u64::MAX, Instant::now());
     while worker.step_or_park(None) {}
     let finished = outputs.borrow_mut().finish();
     if let Some(error) = sink_errors.borrow_mut().take() {
@@ -1011,11 +1096,11 @@ fn anomaly_sink<'scope>(
     alerts: VecCollection<'scope, u64, AnomalyAlertRow, isize>,
     probe: &ProbeHandle<u64>,
     outputs: &Rc<RefCell<Outputs>>,
-    counters: &Arc<Counters>,
+    telemetry: &Arc<Telemetry>,
     options: &RunOptions,
 ) -> StreamVec<'scope, u64, ()> {
     let sink = Rc::clone(outputs);
-    let count = Arc::clone(counters);
+    let count = Arc::clone(telemetry);
     let print = options.print_alerts;
     let print_from = options.print_alerts_from_ms;
     final_deltas(
@@ -1025,12 +1110,18 @@ fn anomaly_sink<'scope>(
             let written = sink
                 .borrow_mut()
                 .write_changes(ChangeLog::AnomalyAlerts, time, rows);
+            count.live.apply_rule_alerts(rows);
             if written == 0 {
                 return;
             }
+            count.wrote("anomaly_alerts", time, written);
             let raised = rows.iter().filter(|(_, diff)| *diff > 0).count() as u64;
-            count.anomaly_raised.fetch_add(raised, Ordering::Relaxed);
             count
+                .totals
+                .anomaly_raised
+                .fetch_add(raised, Ordering::Relaxed);
+            count
+                .totals
                 .anomaly_cleared
                 .fetch_add(rows.len() as u64 - raised, Ordering::Relaxed);
             if print && time >= print_from {
@@ -1055,4 +1146,29 @@ fn dead_letter(
         offset,
         partition: *partition,
     }
+}
+
+/// Worker threads of this process under `config`.
+fn local_workers(config: &timely::Config) -> usize {
+    match &config.communication {
+        timely::CommunicationConfig::Thread => 1,
+        timely::CommunicationConfig::Process(n) | timely::CommunicationConfig::ProcessBinary(n) => {
+            *n
+        }
+        timely::CommunicationConfig::Cluster { threads, .. } => *threads,
+    }
+}
+
+/// The alert rules a run can raise (their `tidewatch_active_alerts` series start at 0).
+fn rule_names(options: &RunOptions) -> Vec<String> {
+    let mut rules = vec![tidewatch_dataflows::logi1::DELIVERY_DURATION_Z.to_string()];
+    if options.logi2.is_some() {
+        rules.extend(
+            [Series::Demand, Series::DeliveryDuration].map(|series| series.rule().to_string()),
+        );
+    }
+    if let Some(anomaly) = &options.anomaly {
+        rules.extend(anomaly.rules.iter().map(|rule| rule.name.to_string()));
+    }
+    rules
 }
