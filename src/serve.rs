@@ -81,6 +81,8 @@ pub struct Bound {
     listener: TcpListener,
     /// The bound address (with the port chosen, for port 0).
     pub addr: SocketAddr,
+    /// Whether requests may name a non-loopback host (`--allow-remote`).
+    allow_remote: bool,
 }
 
 /// Binds `addr` for `what` (`--metrics-addr`, `--dashboard`): loopback addresses only, unless
@@ -94,7 +96,11 @@ pub fn bind(addr: SocketAddr, what: &'static str, allow_remote: bool) -> Result<
     let bind_error = |source| ServeError::Bind { what, addr, source };
     listener.set_nonblocking(true).map_err(bind_error)?;
     let addr = listener.local_addr().map_err(bind_error)?;
-    Ok(Bound { listener, addr })
+    Ok(Bound {
+        listener,
+        addr,
+        allow_remote,
+    })
 }
 
 /// The running server; dropping it stops it.
@@ -162,6 +168,11 @@ pub fn start(
 
 async fn serve(bound: Bound, router: Router) {
     let addr = bound.addr;
+    let router = if bound.allow_remote {
+        router
+    } else {
+        router.layer(axum::middleware::from_fn(loopback_host_only))
+    };
     let listener = match tokio::net::TcpListener::from_std(bound.listener) {
         Ok(listener) => listener,
         Err(error) => {
@@ -172,6 +183,41 @@ async fn serve(bound: Bound, router: Router) {
     if let Err(error) = axum::serve(listener, router).await {
         tracing::error!(%addr, %error, "the HTTP server stopped");
     }
+}
+
+/// Refuses a request whose `Host` is not a loopback name or address. A server bound to
+/// loopback is reachable only from this machine, but a web page the user opens elsewhere could
+/// point its own host name at 127.0.0.1 (DNS rebinding) and read the API as same-origin: its
+/// requests then carry that host name, and are refused here.
+async fn loopback_host_only(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .unwrap_or("");
+    if host_is_loopback(host) {
+        next.run(request).await
+    } else {
+        error(
+            StatusCode::FORBIDDEN,
+            "only loopback host names are served (start tidewatch with --allow-remote to serve others)",
+        )
+    }
+}
+
+/// Whether a `Host` header (`name[:port]`) names this machine's loopback.
+fn host_is_loopback(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[derive(Clone)]
@@ -390,5 +436,27 @@ mod tests {
         assert!(bound.addr.ip().is_loopback() && bound.addr.port() != 0);
         let ipv6 = bind("[::1]:0".parse().expect("address"), "--dashboard", false);
         assert!(!matches!(ipv6, Err(ServeError::NotLoopback { .. })));
+    }
+
+    #[test]
+    fn only_loopback_host_names_pass() {
+        for host in [
+            "127.0.0.1:8080",
+            "localhost:9464",
+            "LOCALHOST",
+            "[::1]:8080",
+            "127.1.2.3",
+        ] {
+            assert!(host_is_loopback(host), "{host}");
+        }
+        for host in [
+            "",
+            "evil.example:8080",
+            "192.168.1.5:8080",
+            "[2001:db8::1]:80",
+            "localhost.evil.example",
+        ] {
+            assert!(!host_is_loopback(host), "{host}");
+        }
     }
 }

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::brokers::free_port;
-use support::http::{get, sample, sum};
+use support::http::{get, get_as, sample, sum};
 use support::oracle::{self, Event};
 
 /// Runs `promtool check metrics` on `page`; panics with its complaints unless it passes.
@@ -232,6 +232,16 @@ fn metrics_match_the_input_exactly() {
     assert_eq!(missing.status, 400, "{}", missing.body);
     let unknown = get(&dashboard_addr, "/api/windows?warehouse=nowhere").expect("windows");
     assert_eq!(unknown.status, 404, "{}", unknown.body);
+    // A page that rebinds its own host name to 127.0.0.1 is refused (DNS rebinding).
+    for (addr, path) in [
+        (&dashboard_addr, "/api/alerts"),
+        (&metrics_addr, "/metrics"),
+    ] {
+        let rebound = get_as(addr, path, "attacker.example:80").expect("an answer");
+        assert_eq!(rebound.status, 403, "{path}: {}", rebound.body);
+        let localhost = get_as(addr, path, "localhost").expect("an answer");
+        assert_eq!(localhost.status, 200, "{path}: {}", localhost.body);
+    }
     let alerts = get(&dashboard_addr, "/api/alerts").expect("alerts").json();
     assert!(
         alerts["active"].is_array() && alerts["recent"].is_array(),

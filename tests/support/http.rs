@@ -31,13 +31,18 @@ impl Response {
 /// GETs `http://{addr}{path}`; `Err` if the server cannot be reached or the response is not
 /// HTTP. Reads until the server closes (the request says `Connection: close`).
 pub fn get(addr: &str, path: &str) -> Result<Response, String> {
+    get_as(addr, path, addr)
+}
+
+/// [`get`] with this `Host` header.
+pub fn get_as(addr: &str, path: &str, host: &str) -> Result<Response, String> {
     let mut stream = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .map_err(|e| e.to_string())?;
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
     )
     .map_err(|e| format!("send: {e}"))?;
     // Read until the body is complete: by Content-Length, the last chunk, or the close (some
