@@ -11,7 +11,7 @@
 //! | `/` , `/app.js`, `/style.css` | the dashboard page, embedded in the binary |
 //! | `/api/summary` | watermark, throughput, totals |
 //! | `/api/warehouses` | the tracked warehouses |
-//! | `/api/windows?warehouse=W[&limit=N]` | the warehouse's last windows, with forecasts |
+//! | `/api/windows?warehouse=W[&limit=N]` | the warehouse's last windows, with forecasts, and the `seq` of the last tick they include |
 //! | `/api/alerts` | active alerts (expected vs actual) and the recent alert changes |
 //! | `/api/events` | server-sent events: a `tick` every [`TICK_EVERY`] with what changed |
 //!
@@ -298,9 +298,13 @@ async fn windows(
         return error(StatusCode::BAD_REQUEST, "missing ?warehouse=");
     };
     let limit = query.limit.unwrap_or(KEPT_WINDOWS).min(KEPT_WINDOWS);
+    // The last tick sent before the rows are read: the rows hold every change up to it, so a
+    // client replays only the ticks after it over them.
+    let seq = state.ticks.borrow().seq;
     match state.telemetry.live.windows(&warehouse, limit) {
         Some(rows) => {
-            Json(serde_json::json!({ "warehouse": warehouse, "windows": rows })).into_response()
+            Json(serde_json::json!({ "warehouse": warehouse, "seq": seq, "windows": rows }))
+                .into_response()
         }
         None => error(
             StatusCode::NOT_FOUND,

@@ -208,6 +208,7 @@ fn metrics_match_the_input_exactly() {
         let name = warehouse.as_str().expect("a name");
         let path = format!("/api/windows?warehouse={}", percent_encode(name));
         let body = get(&dashboard_addr, &path).expect("windows").json();
+        assert!(body["seq"].is_u64(), "no tick seq: {body}");
         for row in body["windows"].as_array().expect("windows") {
             let start = row["window_start"].as_u64().expect("window_start");
             let want = oracle_rows
