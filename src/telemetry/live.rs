@@ -226,8 +226,8 @@ impl LiveView {
         self.with(|inner| {
             inner.version += 1;
             let version = inner.version;
-            for (row, diff) in rows.iter().filter(|(_, diff)| *diff > 0) {
-                let _ = diff;
+            // A retracted forecast is replaced by its window's next one; only additions show.
+            for (row, _) in rows.iter().filter(|(_, diff)| *diff > 0) {
                 let Some(warehouse) = inner.warehouse(&row.warehouse) else {
                     continue;
                 };
